@@ -1,0 +1,310 @@
+"""Conveyor settings: every value comes from the environment, its default beside it."""
+
+import json
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+
+def env_list(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (make run creates one in var/)")
+    SECRET_KEY = "insecure-development-only-key"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_rq",
+    "jobs",
+    "workspaces",
+    "publishing",
+    "aggregation",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite file by default; DATABASE_URL (postgres://user@host/db) for PostgreSQL.
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'var' / 'conveyor.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, workers and scheduler write the same file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Redis: one URL for queues, cache, rate limits and dedupe keys -------------------------
+# When unset, `make run` and the tests start a private redis-server and set it.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Web requests must fail fast when Redis is down (503 within a second), not hang.
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 0.5)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "conveyor-cache",
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+
+# --- Queues and their policies (../shared/DESIGN.md) -------------------------------------
+# Each figure can be changed without code: CONVEYOR_QUEUE_<NAME>_JSON holds the fields to
+# override, e.g. CONVEYOR_QUEUE_PUBLISHING_BUILDS_JSON='{"rate_limit": "10/60", "retry_delays": [5, 10]}'.
+# jobs/policies.py lists and validates the fields.
+DEFAULT_QUEUE_POLICIES = {
+    "publishing-builds": {
+        "retry_delays": [2, 4, 8],
+        "rate_limit": "5/60",
+        "keep_finished": 100,
+        "keep_failed": 500,
+        "finished_ttl": 7 * 86400,
+        "failed_ttl": 30 * 86400,
+        "timeout": 900,
+        "workers": 1,
+    },
+    "content-aggregation": {
+        "retry_delays": [2, 4, 8],
+        "keep_finished": 10,
+        "keep_failed": 5,
+        "timeout": 300,
+        "workers": 2,
+    },
+    "notifications": {
+        "retry_delays": [2, 4, 8],
+        "keep_finished": 10,
+        "keep_failed": 5,
+        "workers": 1,
+    },
+    "user-actions": {
+        "retry_delays": [2, 4, 8],
+        "keep_finished": 10,
+        "keep_failed": 5,
+        "workers": 1,
+    },
+    "rules-run": {
+        "retry_delays": [30, 120],
+        "keep_finished": 1000,
+        "finished_ttl": 86400,
+        "keep_failed": 100000,
+        "failed_ttl": 7 * 86400,
+        "workers": 5,
+    },
+    "alerts-dispatch": {
+        "retry_delays": [10, 30, 60, 120, 300],
+        "keep_finished": 1000,
+        "finished_ttl": 86400,
+        "keep_failed": 100000,
+        "failed_ttl": 7 * 86400,
+        "dedupe_window": 300,
+        "workers": 10,
+    },
+    # The platform's own periodic work: reconciler and retention cleanup.
+    "maintenance": {"retry_delays": [], "keep_finished": 50, "keep_failed": 200, "timeout": 120, "workers": 1},
+}
+
+
+def env_json(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be JSON, got {value!r}") from None
+
+
+QUEUE_POLICIES = {
+    name: {**policy, **env_json(f"CONVEYOR_QUEUE_{name.upper().replace('-', '_')}_JSON", {})}
+    for name, policy in DEFAULT_QUEUE_POLICIES.items()
+}
+# Queues a worker serves when none are named, highest priority first.
+WORKER_QUEUES = env_list("WORKER_QUEUES", list(QUEUE_POLICIES))
+WORKER_PROCESSES = env_int("WORKER_PROCESSES", 4)
+# SIGTERM lets the running job finish for this long, then it is interrupted and retried.
+WORKER_SHUTDOWN_GRACE = env_int("WORKER_SHUTDOWN_GRACE", 30)
+# A worker refreshes its liveness key every WORKER_HEARTBEAT seconds; it expires after WORKER_ALIVE_TTL.
+WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 3)
+WORKER_ALIVE_TTL = env_int("WORKER_ALIVE_TTL", 10)
+# How often the reconciler and the retention cleanup run (scheduler), in seconds.
+RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 10)
+RECONCILE_GRACE = env_float("RECONCILE_GRACE", 5)
+CLEANUP_INTERVAL = env_int("CLEANUP_INTERVAL", 300)
+SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1)
+
+RQ_QUEUES = {
+    name: {
+        "URL": REDIS_URL,
+        "DEFAULT_TIMEOUT": policy.get("timeout", 180),
+        "CONNECTION_KWARGS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
+    }
+    for name, policy in QUEUE_POLICIES.items()
+}
+RQ = {"WORKER_CLASS": "jobs.worker.ConveyorWorker"}
+RQ_SHOW_ADMIN_LINK = True
+
+# --- API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
+    "EXCEPTION_HANDLER": "jobs.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Conveyor API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Secrets at rest ----------------------------------------------------------------------
+# Fernet key(s), comma-separated, newest first (rotation: prepend the new key).
+# `make run` creates one in var/ when unset; production must set it.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+
+# --- Publishing (Expo EAS) ----------------------------------------------------------------
+EAS_CLI = env_str("EAS_CLI", "eas")
+EAS_COMMAND_TIMEOUT = env_int("EAS_COMMAND_TIMEOUT", 300)
+# Seconds between two `eas build:view` polls: waiting for a build holds no worker.
+EAS_POLL_INTERVAL = env_float("EAS_POLL_INTERVAL", 30)
+# A build that is not finished after this long is failed.
+EAS_BUILD_DEADLINE = env_int("EAS_BUILD_DEADLINE", 3 * 3600)
+
+# --- Outbound fetches ----------------------------------------------------------------------
+ALLOW_PRIVATE_FETCH = env_bool("ALLOW_PRIVATE_FETCH", False)
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # RQ logs one INFO line per job; ours carry the row id, so keep RQ's to warnings.
+        "rq.worker": {"level": env_str("RQ_LOG_LEVEL", "WARNING")},
+        "rq.scheduler": {"level": env_str("RQ_LOG_LEVEL", "WARNING")},
+    },
+}

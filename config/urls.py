@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from jobs.apis import HealthApi
+from workspaces.apis import WorkspaceListApi
+
+
+@api_view(["GET"])
+def api_root(request):
+    names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "queue-list"]
+    return Response({name: reverse(name, request=request) for name in names})
+
+
+api_v1 = [
+    path("", api_root, name="api-root"),
+    path("workspaces/", WorkspaceListApi.as_view(), name="workspace-list"),
+    path("", include("publishing.urls")),
+    path("", include("jobs.urls")),
+]
+
+urlpatterns = [
+    path("health", HealthApi.as_view(), name="health"),
+    path("admin/", admin.site.urls),
+    path("django-rq/", include("django_rq.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

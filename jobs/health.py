@@ -1,0 +1,55 @@
+"""What /health reports: each part connected or unavailable, and live workers."""
+
+import logging
+import uuid
+
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+from .connection import get_redis, key
+
+log = logging.getLogger(__name__)
+
+
+def check(probe):
+    try:
+        probe()
+    except Exception as exc:
+        log.warning("health: %s unavailable: %s", probe.__name__, exc)
+        return "unavailable"
+    return "connected"
+
+
+def database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def cache_backend():
+    token = uuid.uuid4().hex
+    cache.set("health-probe", token, timeout=10)
+    if cache.get("health-probe") != token:
+        raise RuntimeError("cache did not return what was stored")
+
+
+def queue():
+    get_redis().ping()
+
+
+def live_workers():
+    try:
+        return sum(1 for _ in get_redis().scan_iter(match=key("worker-alive", "*"), count=500))
+    except Exception:
+        return 0
+
+
+def report():
+    parts = {"database": check(database), "cache": check(cache_backend), "queue": check(queue)}
+    healthy = all(state == "connected" for state in parts.values())
+    return {
+        "status": "ok" if healthy else "degraded",
+        **parts,
+        "workers": live_workers() if parts["queue"] == "connected" else 0,
+        "timestamp": timezone.now().isoformat(),
+    }

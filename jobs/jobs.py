@@ -1,0 +1,13 @@
+"""The platform's own periodic jobs, scheduled by `manage.py conveyor_scheduler`."""
+
+from . import reconciler, retention
+
+
+def reconcile():
+    """Re-enqueue unfinished rows that have no live job. Safe to run concurrently."""
+    return reconciler.reconcile()
+
+
+def cleanup():
+    """Trim finished and failed job registries to each queue's retention policy."""
+    return retention.trim_all()

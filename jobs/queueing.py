@@ -1,0 +1,83 @@
+"""Enqueue through the policy table: the only way apps put work on a queue."""
+
+import logging
+import uuid
+from datetime import timedelta
+from functools import partial
+
+import redis
+from django.db import transaction
+from rq import Queue, Retry
+
+from .connection import get_redis, key
+from .policies import policy_for
+
+log = logging.getLogger(__name__)
+
+
+def get_queue(name, connection=None):
+    policy = policy_for(name)
+    return Queue(name, connection=connection or get_redis(), default_timeout=policy.timeout)
+
+
+def job_options(policy, *, job_id, rate_key, rate_limited, description):
+    options = {
+        "job_id": job_id,
+        "job_timeout": policy.timeout,
+        "result_ttl": policy.finished_ttl,
+        "failure_ttl": policy.failed_ttl,
+        "meta": {"rate_key": rate_key, "rate_limited": rate_limited},
+        "description": description,
+    }
+    if policy.retry_delays:
+        options["retry"] = Retry(max=policy.max_retries, interval=list(policy.retry_delays))
+    return options
+
+
+def claim_dedupe_key(queue_name, dedupe_key, job_id, window):
+    """True if no job with this key was enqueued on this queue within the window."""
+    return bool(get_redis().set(key("dedupe", queue_name, dedupe_key), job_id, nx=True, ex=window))
+
+
+def enqueue(
+    func,
+    *args,
+    queue,
+    job_id=None,
+    delay=None,
+    at_front=False,
+    rate_key=None,
+    rate_limited=True,
+    dedupe_key=None,
+    description=None,
+):
+    """Put func(*args) on `queue` with that queue's retries, retention and timeout.
+
+    The job is pushed once the current transaction commits, so it never runs before its
+    row exists. Returns the job id, chosen now so the caller can store it on its row, or
+    None when `dedupe_key` was already used on this queue within the policy's window.
+    A push that fails after commit is logged and left to the reconciler, never raised:
+    the row is committed and will be enqueued again from the database.
+    """
+    policy = policy_for(queue)
+    job_id = job_id or uuid.uuid4().hex
+    if dedupe_key and policy.dedupe_window and not claim_dedupe_key(queue, dedupe_key, job_id, policy.dedupe_window):
+        log.info("dedupe: %s on %s already enqueued within %ss", dedupe_key, queue, policy.dedupe_window)
+        return None
+    options = job_options(
+        policy, job_id=job_id, rate_key=rate_key, rate_limited=rate_limited, description=description
+    )
+    push = partial(_push, queue, func, args, options, delay, at_front)
+    transaction.on_commit(push, robust=True)
+    return job_id
+
+
+def _push(queue_name, func, args, options, delay, at_front):
+    queue = get_queue(queue_name)
+    try:
+        if delay:
+            queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
+        else:
+            queue.enqueue(func, *args, at_front=at_front, **options)
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("job %s not pushed to %s (Redis unavailable): the reconciler will retry", options["job_id"], queue_name)

@@ -1,0 +1,142 @@
+"""The worker every Conveyor process runs: RQ's SimpleWorker plus the platform's policies.
+
+Why SimpleWorker: RQ's default Worker forks a work horse per job (~36 jobs/s here); a
+pool of SimpleWorker processes runs jobs in-process at hundreds per second and still
+enforces job timeouts (SIGALRM death penalty in the main thread). What it adds:
+
+- a paused queue is not dequeued (ConveyorQueue), and a job popped just as its queue was
+  paused goes back to the front;
+- a job over its queue's start-rate limit waits in the scheduled registry until a slot
+  frees: it is neither failed nor charged a retry;
+- Django's database connections are checked before and after each job, as Django does
+  around a request, so a connection dropped by the server never breaks the next job;
+- a liveness key refreshed by a thread while jobs run, which the reconciler reads to tell
+  a busy worker from a dead one in seconds (RQ's own worker key lives for minutes);
+- SIGTERM lets the running job finish for WORKER_SHUTDOWN_GRACE seconds, then interrupts
+  it (it is retried like any failure) and exits.
+"""
+
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections
+from rq import Queue, SimpleWorker
+from rq.exceptions import DequeueTimeout, ShutDownImminentException
+from rq.utils import now
+
+from . import pausing, ratelimit
+from .connection import key
+from .policies import all_policies
+
+log = logging.getLogger("conveyor.worker")
+
+GRACE_SIGNAL = signal.SIGUSR1
+
+
+def alive_key(worker_name):
+    return key("worker-alive", worker_name)
+
+
+class ConveyorQueue(Queue):
+    @classmethod
+    def dequeue_any(cls, queues, timeout, connection, *args, **kwargs):
+        paused = pausing.paused_queue_names(connection)
+        active = [queue for queue in queues if queue.name not in paused]
+        if not active:
+            if timeout is None:
+                return None
+            time.sleep(min(timeout, 1))
+            raise DequeueTimeout(timeout, [queue.key for queue in queues])
+        if timeout is not None:
+            # Wake up now and then so that a pause or resume takes effect promptly.
+            timeout = min(timeout, 2)
+        return super().dequeue_any(active, timeout, connection, *args, **kwargs)
+
+
+class ConveyorWorker(SimpleWorker):
+    max_connection_wait_time = 5.0
+
+    def __init__(self, queues, *args, **kwargs):
+        kwargs.setdefault("queue_class", ConveyorQueue)
+        kwargs.setdefault("log_job_description", False)
+        super().__init__(queues, *args, **kwargs)
+        self._liveness_stop = threading.Event()
+        self._grace_timer = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def work(self, *args, **kwargs):
+        liveness = threading.Thread(target=self._keep_alive, name="conveyor-liveness", daemon=True)
+        liveness.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            self._liveness_stop.set()
+            if self._grace_timer:
+                self._grace_timer.cancel()
+            self._forget_liveness()
+
+    def _keep_alive(self):
+        while not self._liveness_stop.is_set():
+            try:
+                self.connection.set(alive_key(self.name), os.getpid(), ex=settings.WORKER_ALIVE_TTL)
+            except redis.RedisError:
+                pass  # Redis is down: the dequeue loop logs it and reconnects.
+            self._liveness_stop.wait(settings.WORKER_HEARTBEAT)
+
+    def _forget_liveness(self):
+        try:
+            self.connection.delete(alive_key(self.name))
+        except redis.RedisError:
+            pass
+
+    def _install_signal_handlers(self):
+        super()._install_signal_handlers()
+        signal.signal(GRACE_SIGNAL, self._interrupt_job)
+
+    def handle_warm_shutdown_request(self):
+        super().handle_warm_shutdown_request()
+        if self._grace_timer is None:
+            grace = settings.WORKER_SHUTDOWN_GRACE
+            self._grace_timer = threading.Timer(grace, os.kill, args=(os.getpid(), GRACE_SIGNAL))
+            self._grace_timer.daemon = True
+            self._grace_timer.start()
+
+    def _interrupt_job(self, signum, frame):
+        if self.get_state() == "busy":
+            log.warning("worker %s: job still running after the shutdown grace, interrupting it", self.name)
+            raise ShutDownImminentException("shutdown grace period over")
+
+    # --- one job -------------------------------------------------------------------------
+
+    def execute_job(self, job, queue):
+        if queue.name in pausing.paused_queue_names(self.connection):
+            queue.push_job_id(job.id, at_front=True)
+            return
+        wait = self._rate_limit_wait(job, queue)
+        if wait:
+            self._defer(job, queue, wait)
+            return
+        close_old_connections()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            close_old_connections()
+
+    def _rate_limit_wait(self, job, queue):
+        policy = all_policies().get(queue.name)
+        if policy is None or policy.rate_limit is None or not job.meta.get("rate_limited", True):
+            return 0.0
+        log_key = ratelimit.limiter_key(queue.name, job.meta.get("rate_key"))
+        return ratelimit.acquire(policy.rate_limit, log_key, f"{job.id}:{now().timestamp()}", self.connection)
+
+    def _defer(self, job, queue, wait):
+        """Park the job until its slot frees: scheduled, not failed, no retry used."""
+        log.info("job %s on %s rate-limited: starts again in %.1fs", job.id, queue.name, wait)
+        queue.schedule_job(job, now() + timedelta(seconds=wait))

@@ -1,0 +1,73 @@
+from rest_framework import serializers
+
+from .models import Project, Publishing
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    workspace = serializers.IntegerField(source="workspace_id", required=False)
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "workspace", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class CredentialsSerializer(serializers.Serializer):
+    expo_token = serializers.CharField(max_length=500, trim_whitespace=True)
+    asc_api_key = serializers.CharField(max_length=10000, required=False, help_text="App Store Connect .p8 key")
+    asc_key_id = serializers.CharField(max_length=100, required=False)
+    asc_issuer_id = serializers.CharField(max_length=100, required=False)
+
+    def validate(self, data):
+        asc = [name for name in ("asc_api_key", "asc_key_id", "asc_issuer_id") if data.get(name)]
+        if asc and len(asc) != 3:
+            raise serializers.ValidationError("asc_api_key, asc_key_id and asc_issuer_id go together.")
+        return data
+
+
+class InitiateSerializer(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1)
+    platform = serializers.ChoiceField(choices=Publishing.Platform.choices)
+    profile = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", default="production")
+    credentials = CredentialsSerializer(write_only=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class PublishingSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="publishing-detail")
+    project = serializers.IntegerField(source="project_id")
+
+    class Meta:
+        model = Publishing
+        fields = [
+            "id",
+            "url",
+            "project",
+            "platform",
+            "profile",
+            "status",
+            "attempts",
+            "progress",
+            "progress_message",
+            "eas_build_id",
+            "eas_submission_id",
+            "builds",
+            "artifact_url",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class PublishingListQuerySerializer(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1, required=False)
+    status = serializers.ChoiceField(choices=Publishing.Status.choices, required=False)
