@@ -30,3 +30,22 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+
+def json_error_for_api(code, message, status):
+    """Django-level errors (unknown URL, crash) under /api/ answer in the API's error shape."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    def view(request, exception=None):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+        if status == 404:
+            return defaults.page_not_found(request, exception)
+        return defaults.server_error(request)
+
+    return view
+
+
+handler404 = json_error_for_api("not_found", "No such endpoint.", 404)
+handler500 = json_error_for_api("server_error", "Something went wrong on our side; it has been logged.", 500)

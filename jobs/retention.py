@@ -20,12 +20,29 @@ def trim_registry(registry, keep):
     excess = registry.count - keep
     if excess <= 0:
         return 0
-    # Scores are expiry times and every job of a queue has the same TTL, so the lowest
-    # scores are the oldest jobs.
-    job_ids = [job_id.decode() for job_id in registry.connection.zrange(registry.key, 0, excess - 1)]
+    job_ids = oldest_job_ids(registry, excess)
     for start in range(0, len(job_ids), CHUNK):
         delete_jobs(registry, job_ids[start : start + CHUNK])
     return len(job_ids)
+
+
+def oldest_job_ids(registry, count):
+    """The `count` oldest jobs of the registry.
+
+    Scores are expiry times in whole seconds and every job of a queue has the same TTL,
+    so lower scores are older jobs; ties at the cut are broken by each job's end time.
+    """
+    connection = registry.connection
+    lowest = connection.zrange(registry.key, 0, count - 1, withscores=True)
+    boundary = lowest[-1][1]
+    older = [job_id.decode() for job_id, score in lowest if score < boundary]
+    tied = [job_id.decode() for job_id in connection.zrangebyscore(registry.key, boundary, boundary)]
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in tied:
+            pipe.hget(Job.key_for(job_id), "ended_at")
+        ended = [value or b"" for value in pipe.execute()]
+    tied_oldest_first = [job_id for _, job_id in sorted(zip(ended, tied))]
+    return older + tied_oldest_first[: count - len(older)]
 
 
 def delete_jobs(registry, job_ids):
