@@ -1,0 +1,83 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rq.job import Job
+
+from jobs import reconciler
+from jobs.connection import get_redis
+from jobs.queueing import get_queue
+from jobs.worker import alive_key
+from publishing.models import Project, Publishing
+from workspaces.services import workspace_ensure_personal
+
+
+@pytest.fixture
+def publishing(make_user):
+    user = make_user("carol")
+    project = Project.objects.create(workspace=workspace_ensure_personal(user=user), name="app")
+    row = Publishing.objects.create(
+        workspace=project.workspace, project=project, requested_by=user, platform="ios", job_id="lost-job"
+    )
+    return row
+
+
+def age(row, seconds=60):
+    Publishing.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def job_of(row):
+    row.refresh_from_db()
+    return Job.fetch(row.job_id, connection=get_redis())
+
+
+def test_a_queued_row_whose_job_is_gone_is_enqueued_again(publishing):
+    age(publishing)
+    assert reconciler.reconcile(grace=5) == 1
+    job = job_of(publishing)
+    assert job.id != "lost-job"
+    assert job.args == (publishing.pk,)
+    assert get_queue("publishing-builds").get_job_ids() == [job.id]
+
+
+def test_a_row_updated_within_the_grace_period_is_left_alone(publishing):
+    assert reconciler.reconcile(grace=5) == 0
+    publishing.refresh_from_db()
+    assert publishing.job_id == "lost-job"
+
+
+def test_a_row_with_a_live_job_is_left_alone(publishing):
+    age(publishing)
+    reconciler.reconcile(grace=5)
+    job = job_of(publishing)
+    age(publishing)
+    assert reconciler.reconcile(grace=5) == 0
+    assert job_of(publishing).id == job.id
+
+
+def test_a_row_started_by_a_dead_worker_is_resumed_but_not_one_started_by_a_live_worker(publishing):
+    age(publishing)
+    reconciler.reconcile(grace=5)
+    job = job_of(publishing)
+    get_redis().hset(job.key, mapping={"status": "started", "worker_name": "w1"})
+    get_redis().set(alive_key("w1"), 1, ex=10)
+    age(publishing)
+    assert reconciler.reconcile(grace=5) == 0
+
+    get_redis().delete(alive_key("w1"))
+    assert reconciler.reconcile(grace=5) == 1
+    assert job_of(publishing).id != job.id
+
+
+def test_finished_rows_are_never_resumed(publishing):
+    Publishing.objects.filter(pk=publishing.pk).update(status="succeeded")
+    age(publishing)
+    assert reconciler.reconcile(grace=5) == 0
+
+
+def test_two_reconcilers_at_once_resume_a_row_once(publishing):
+    age(publishing)
+    get_redis().set(reconciler.LOCK_KEY, "1", ex=60)
+    assert reconciler.reconcile(grace=5) == 0
+    get_redis().delete(reconciler.LOCK_KEY)
+    assert reconciler.reconcile(grace=5) == 1
