@@ -8,6 +8,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state (SQLite file, private Redis data, generated secrets) lives in var/.
+(BASE_DIR / "var").mkdir(exist_ok=True)
 
 
 def env_str(name, default=""):
@@ -238,6 +240,7 @@ QUEUE_POLICIES = {
 }
 # Queues a worker serves when none are named, highest priority first.
 WORKER_QUEUES = env_list("WORKER_QUEUES", list(QUEUE_POLICIES))
+# Two per core: real jobs (EAS CLI, HTTP fetches) spend most of their time waiting.
 WORKER_PROCESSES = env_int("WORKER_PROCESSES", 4)
 # SIGTERM lets the running job finish for this long, then it is interrupted and retried.
 WORKER_SHUTDOWN_GRACE = env_int("WORKER_SHUTDOWN_GRACE", 30)

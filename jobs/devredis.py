@@ -39,7 +39,8 @@ def start(data_dir, port=None, persistent=True):
     port = port or free_port()
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--save", ""]
     args += ["--appendonly", "yes" if persistent else "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # Its own session: a Ctrl-C to the terminal must not stop Redis before the workers are done.
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     wait_until_listening(port, process)
     return process, f"redis://127.0.0.1:{port}/0", origin
 

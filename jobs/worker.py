@@ -61,6 +61,7 @@ class ConveyorQueue(Queue):
 
 class ConveyorWorker(SimpleWorker):
     max_connection_wait_time = 5.0
+    _plain_heartbeat_at = 0.0
 
     def __init__(self, queues, *args, **kwargs):
         kwargs.setdefault("queue_class", ConveyorQueue)
@@ -112,6 +113,17 @@ class ConveyorWorker(SimpleWorker):
         if self.get_state() == "busy":
             log.warning("worker %s: job still running after the shutdown grace, interrupting it", self.name)
             raise ShutDownImminentException("shutdown grace period over")
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        # RQ sends a plain heartbeat (three round trips) three times per job; its worker
+        # key lives for minutes, and the liveness thread reports us every few seconds, so
+        # one plain heartbeat per WORKER_HEARTBEAT is plenty. Heartbeats that extend the
+        # TTL for a job, or ride in a pipeline, always go through.
+        if timeout is None and pipeline is None:
+            if time.monotonic() - self._plain_heartbeat_at < settings.WORKER_HEARTBEAT:
+                return
+            self._plain_heartbeat_at = time.monotonic()
+        super().heartbeat(timeout, pipeline)
 
     # --- one job -------------------------------------------------------------------------
 

@@ -1,0 +1,33 @@
+# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: venv run test bench
+
+venv: $(STAMP)
+
+# Reinstall only when requirements.txt changed since the last install.
+$(STAMP): requirements.txt | $(BIN)/python
+	@echo "installing requirements.txt into $(VENV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(BIN)/python:
+	@for py in python3.13 python3.12 python3.11 python3; do \
+	  if $$py -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	    echo "creating $(VENV) with $$(command -v $$py)"; \
+	    $$py -m venv $(VENV) && exit 0; rm -rf $(VENV); exit 1; \
+	  fi; \
+	done; \
+	echo "Conveyor needs Python 3.11 or newer (looked for python3.13, python3.12, python3.11, python3)" >&2; exit 1
+
+# scripts/run.py prepares secrets and Redis, migrates, collects static files, then starts the Procfile.
+run: venv
+	$(BIN)/python scripts/run.py
+
+test: venv
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: venv
+	$(BIN)/python bench/run_all.py
