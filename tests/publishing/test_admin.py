@@ -76,3 +76,13 @@ def test_the_retry_action_queues_a_failed_publishing_again(admin_client_, failed
     from jobs.queueing import get_queue
 
     assert get_queue("publishing-builds").get_job_ids() == [failed_publishing.job_id]
+
+
+def test_the_admin_index_draws_the_queues(admin_client_):
+    from jobs import services
+
+    services.queue_pause(name="notifications")
+    page = admin_client_.get("/admin/").content.decode()
+    assert 'id="queue-overview"' in page
+    assert "publishing-builds" in page and "0/5 per 60s" in page
+    assert "paused" in page
