@@ -1,0 +1,62 @@
+"""The worker as a real process: signals, Redis outages, liveness."""
+
+import signal
+import time
+
+from rq.job import Job
+
+from jobs.connection import get_redis
+from jobs.queueing import enqueue
+from tests import redis_server
+from tests.conftest import wait_for
+from tests.jobs import tasks
+
+
+def test_sigterm_waits_for_the_running_job_then_exits(processes):
+    job_id = enqueue(tasks.sleep_then_record, "slow", 2, queue="notifications")
+    worker = processes.worker("notifications")
+    wait_for(lambda: Job.fetch(job_id, connection=get_redis()).get_status() == "started", message="job start")
+
+    worker.send_signal(signal.SIGTERM)
+
+    assert worker.wait(15) == 0
+    assert [label for label, _ in tasks.ran()] == ["slow"]
+    assert Job.fetch(job_id, connection=get_redis()).get_status() == "finished"
+
+
+def test_a_job_still_running_after_the_shutdown_grace_is_interrupted_and_retried(processes):
+    job_id = enqueue(tasks.sleep_then_record, "too-slow", 30, queue="notifications")
+    worker = processes.worker("notifications", env={"WORKER_SHUTDOWN_GRACE": 1})
+    wait_for(lambda: Job.fetch(job_id, connection=get_redis()).get_status() == "started", message="job start")
+
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(15)
+
+    assert time.monotonic() - started < 5
+    job = Job.fetch(job_id, connection=get_redis())
+    assert job.get_status() == "scheduled"  # its first retry, 2 s later, for the next worker
+    assert job.retries_left == 2
+    assert tasks.ran() == []
+
+
+def test_a_worker_survives_a_redis_outage_and_carries_on(processes):
+    worker = processes.worker("notifications")
+    wait_for(lambda: list(get_redis().scan_iter("conveyor:worker-alive:*")), message="worker liveness key")
+
+    redis_server.stop_redis()
+    time.sleep(3)
+    redis_server.start_redis()
+    assert worker.poll() is None
+
+    enqueue(tasks.record, "after-outage", queue="notifications")
+    wait_for(lambda: tasks.ran(), timeout=20, message="the job enqueued after the outage to run")
+    assert [label for label, _ in tasks.ran()] == ["after-outage"]
+
+
+def test_a_stopped_worker_leaves_no_liveness_key(processes):
+    worker = processes.worker("notifications")
+    wait_for(lambda: list(get_redis().scan_iter("conveyor:worker-alive:*")), message="worker liveness key")
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(15)
+    assert list(get_redis().scan_iter("conveyor:worker-alive:*")) == []
