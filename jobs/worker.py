@@ -81,6 +81,7 @@ class ConveyorWorker(SimpleWorker):
             self._liveness_stop.set()
             if self._grace_timer:
                 self._grace_timer.cancel()
+            liveness.join(timeout=5)  # its last write must not land after the delete
             self._forget_liveness()
 
     def _keep_alive(self):
