@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from rq import Queue, SimpleWorker
 from rq.exceptions import DequeueTimeout, ShutDownImminentException
+from rq.intermediate_queue import IntermediateQueue
 from rq.utils import now
 
 from . import pausing, ratelimit
@@ -130,7 +131,7 @@ class ConveyorWorker(SimpleWorker):
 
     def execute_job(self, job, queue):
         if queue.name in pausing.paused_queue_names(self.connection):
-            queue.push_job_id(job.id, at_front=True)
+            self._put_back(job, queue)
             return
         wait = self._rate_limit_wait(job, queue)
         if wait:
@@ -152,4 +153,20 @@ class ConveyorWorker(SimpleWorker):
     def _defer(self, job, queue, wait):
         """Park the job until its slot frees: scheduled, not failed, no retry used."""
         log.info("job %s on %s rate-limited: starts again in %.1fs", job.id, queue.name, wait)
-        queue.schedule_job(job, now() + timedelta(seconds=wait))
+        with self.connection.pipeline() as pipe:
+            queue.schedule_job(job, now() + timedelta(seconds=wait), pipeline=pipe)
+            self._forget_dequeue(job, queue, pipe)
+            pipe.execute()
+
+    def _put_back(self, job, queue):
+        """Return a job popped from a queue that was paused meanwhile to the queue's front."""
+        with self.connection.pipeline() as pipe:
+            queue.push_job_id(job.id, pipeline=pipe, at_front=True)
+            self._forget_dequeue(job, queue, pipe)
+            pipe.execute()
+
+    @staticmethod
+    def _forget_dequeue(job, queue, pipe):
+        # A worker on one queue pops with LMOVE into an intermediate list that RQ fails
+        # jobs out of after a minute unless they started; this one did not start.
+        pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue.key), 1, job.id)

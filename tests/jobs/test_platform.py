@@ -7,7 +7,7 @@ from django.db import transaction
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 
-from jobs import reconciler, retention, services
+from jobs import pausing, reconciler, retention, services
 from jobs.connection import get_redis
 from jobs.policies import RateLimit, policy_for
 from jobs.queueing import enqueue, get_queue
@@ -111,6 +111,24 @@ def test_rate_limit_per_key_keeps_keys_apart(transactional_db, policies, run_wor
     run_worker_burst("user-actions")
     assert sorted(label for label, _ in tasks.ran()) == ["host-a", "host-b"]
     assert ScheduledJobRegistry(queue=get_queue("user-actions")).count == 1
+    # Not left in RQ's intermediate list, whose cleanup would fail it after a minute.
+    assert get_redis().llen("rq:queue:user-actions:intermediate") == 0
+
+
+def test_a_job_popped_as_its_queue_is_paused_goes_back_to_the_front(transactional_db):
+    from jobs.worker import ConveyorQueue, ConveyorWorker
+
+    first = enqueue(tasks.record, "first", queue="notifications")
+    second = enqueue(tasks.record, "second", queue="notifications")
+    worker = ConveyorWorker([ConveyorQueue("notifications", connection=get_redis())], connection=get_redis())
+    job, queue = ConveyorQueue.dequeue_any(worker.queues, None, connection=get_redis())
+    services.queue_pause(name="notifications")
+    time.sleep(pausing.CACHE_SECONDS)  # workers read the paused set at most this often
+    worker.execute_job(job, queue)
+
+    assert tasks.ran() == []
+    assert get_queue("notifications").get_job_ids() == [first, second]
+    assert get_redis().llen("rq:queue:notifications:intermediate") == 0
 
 
 def test_a_paused_queue_waits_while_other_queues_run(transactional_db, run_worker_burst):
