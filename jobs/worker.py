@@ -69,20 +69,20 @@ class ConveyorWorker(SimpleWorker):
         kwargs.setdefault("log_job_description", False)
         super().__init__(queues, *args, **kwargs)
         self._liveness_stop = threading.Event()
+        self._liveness = threading.Thread(target=self._keep_alive, name="conveyor-liveness", daemon=True)
         self._grace_timer = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def work(self, *args, **kwargs):
-        liveness = threading.Thread(target=self._keep_alive, name="conveyor-liveness", daemon=True)
-        liveness.start()
         try:
             return super().work(*args, **kwargs)
         finally:
             self._liveness_stop.set()
             if self._grace_timer:
                 self._grace_timer.cancel()
-            liveness.join(timeout=5)  # its last write must not land after the delete
+            if self._liveness.is_alive():
+                self._liveness.join(timeout=5)  # its last write must not land after the delete
             self._forget_liveness()
 
     def _keep_alive(self):
@@ -102,6 +102,8 @@ class ConveyorWorker(SimpleWorker):
     def _install_signal_handlers(self):
         super()._install_signal_handlers()
         signal.signal(GRACE_SIGNAL, self._interrupt_job)
+        # Alive from here on: a stop signal now goes through the graceful path.
+        self._liveness.start()
 
     def handle_warm_shutdown_request(self):
         super().handle_warm_shutdown_request()
