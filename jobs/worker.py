@@ -45,6 +45,13 @@ def alive_key(worker_name):
 
 
 class ConveyorQueue(Queue):
+    def schedule_job(self, job, datetime, *args, **kwargs):
+        # RQ stores the due time in whole seconds, truncated: a 2 s retry delay could
+        # start after 1.01 s. Rounding up means a job never runs before its delay.
+        if datetime.microsecond:
+            datetime = datetime.replace(microsecond=0) + timedelta(seconds=1)
+        return super().schedule_job(job, datetime, *args, **kwargs)
+
     @classmethod
     def dequeue_any(cls, queues, timeout, connection, *args, **kwargs):
         paused = pausing.paused_queue_names(connection)
