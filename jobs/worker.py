@@ -70,6 +70,7 @@ class ConveyorQueue(Queue):
 class ConveyorWorker(SimpleWorker):
     max_connection_wait_time = 5.0
     _plain_heartbeat_at = 0.0
+    _suspension_checked_at = 0.0
 
     def __init__(self, queues, *args, **kwargs):
         kwargs.setdefault("queue_class", ConveyorQueue)
@@ -135,6 +136,20 @@ class ConveyorWorker(SimpleWorker):
                 return
             self._plain_heartbeat_at = time.monotonic()
         super().heartbeat(timeout, pipeline)
+
+    def check_for_suspension(self, burst):
+        # `rq suspend` is an operator's command: noticing it within a second is enough,
+        # and checking before every job costs a round trip per job.
+        if time.monotonic() - self._suspension_checked_at < 1.0:
+            return
+        self._suspension_checked_at = time.monotonic()
+        super().check_for_suspension(burst)
+
+    def set_state(self, state, pipeline=None):
+        # RQ records "idle" twice between two jobs; once is enough (one round trip less).
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
 
     # --- one job -------------------------------------------------------------------------
 
