@@ -30,4 +30,5 @@ test: venv
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: venv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python bench/run_all.py

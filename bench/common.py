@@ -86,7 +86,8 @@ def stop_group(process):
 
 def django_setup(env):
     """Use Django in this process, on the bench's Redis and database."""
-    os.environ.update({key: env[key] for key in ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DATABASE_URL", "REDIS_URL")})
+    names = ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL")
+    os.environ.update({key: env[key] for key in names})
     for name in ("FIELD_ENCRYPTION_KEY", "BENCH_REDIS_URL", "BENCH_CELERY_BROKER"):
         os.environ[name] = env[name]
     import django

@@ -33,14 +33,12 @@ def warm(enqueue):
     return client().blpop("bench:finished-at", timeout=1) is not None
 
 
-def run(samples=300):
+def run(env, samples=300):
     results = []
-    with bench_environment() as env:
-        django_setup(env)
-        for name in ("platform", "rq-simple", "celery"):
-            figures = measure(VARIANTS[name], env, samples)
-            results.append((f"{name} ×2", figures))
-            print(f"  {name} ×2: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms", flush=True)
+    for name in ("platform", "rq-simple", "celery"):
+        figures = measure(VARIANTS[name], env, samples)
+        results.append((f"{name} ×2", figures))
+        print(f"  {name} ×2: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms", flush=True)
     return results
 
 
@@ -56,4 +54,6 @@ def report(results):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=300)
-    report(run(parser.parse_args().samples))
+    with bench_environment() as env:
+        django_setup(env)
+        report(run(env, parser.parse_args().samples))

@@ -5,14 +5,15 @@ import time
 
 import redis
 
-_client = None
+_clients = {}
 
 
 def client():
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
-    return _client
+    """A client for this run's Redis (each benchmark starts its own)."""
+    url = os.environ["BENCH_REDIS_URL"]
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url)
+    return _clients[url]
 
 
 def count():

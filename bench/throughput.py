@@ -5,12 +5,11 @@ finished job to the last, so start-up and enqueueing are not in it.
 """
 
 import argparse
+import time
 
 from bench.common import bench_environment, django_setup, running, wait_until
 from bench.tasks import client
 from bench.variants import VARIANTS
-
-import time
 
 
 def measure(variant, env, processes, jobs):
@@ -26,7 +25,7 @@ def measure(variant, env, processes, jobs):
     return (jobs - 1) / elapsed
 
 
-def run(jobs=3000, fork_jobs=300):
+def run(env, jobs=3000, fork_jobs=300):
     """Return [(label, jobs/s)] for every variant."""
     plan = [
         ("platform", 2, jobs),
@@ -37,12 +36,10 @@ def run(jobs=3000, fork_jobs=300):
         ("celery", 2, jobs),
     ]
     results = []
-    with bench_environment() as env:
-        django_setup(env)
-        for name, processes, count in plan:
-            rate = measure(VARIANTS[name], env, processes, count)
-            results.append((f"{name} ×{processes}", rate))
-            print(f"  {name} ×{processes}: {rate:,.0f} jobs/s ({count} jobs)", flush=True)
+    for name, processes, count in plan:
+        rate = measure(VARIANTS[name], env, processes, count)
+        results.append((f"{name} ×{processes}", rate))
+        print(f"  {name} ×{processes}: {rate:,.0f} jobs/s ({count} jobs)", flush=True)
     return results
 
 
@@ -57,4 +54,6 @@ def report(results):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=3000)
-    report(run(parser.parse_args().jobs))
+    with bench_environment() as env:
+        django_setup(env)
+        report(run(env, parser.parse_args().jobs))
