@@ -1,13 +1,12 @@
 """POST /api/v1/publishing/initiate → 202 under gunicorn, against GET /health on the same
 server (what the endpoint costs over a trivial request). No worker runs: jobs queue up."""
 
-import argparse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from bench.common import bench_environment, django_setup, manage, python, running, summary_ms, wait_until
+from bench.common import main, manage, python, running, summary_ms, wait_until
 from jobs.devredis import free_port
 
 BODY = {"platform": "ios", "credentials": {"expo_token": "bench-token-not-a-secret"}}
@@ -91,8 +90,4 @@ def report(results):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=300)
-    with bench_environment() as env:
-        django_setup(env)
-        report(run(env, parser.parse_args().requests))
+    main(__doc__, run, report, "requests", 300)

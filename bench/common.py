@@ -1,6 +1,7 @@
 """What every benchmark needs: a private Redis, a migrated throwaway database, processes
 that are always cleaned up, and a few statistics. Never the user's Redis or database."""
 
+import argparse
 import os
 import shutil
 import signal
@@ -121,3 +122,13 @@ def summary_ms(seconds):
 
 def python(*args):
     return [sys.executable, *args]
+
+
+def main(description, run, report, option, default):
+    """Run one benchmark from the command line: `--OPTION N` sets its size."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(f"--{option}", type=int, default=default)
+    size = getattr(parser.parse_args(), option)
+    with bench_environment() as env:
+        django_setup(env)
+        report(run(env, size))

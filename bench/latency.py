@@ -3,10 +3,9 @@
 One job at a time: note the time, enqueue, wait (BLPOP) for the job's finish time.
 """
 
-import argparse
 import time
 
-from bench.common import bench_environment, django_setup, running, summary_ms, wait_until
+from bench.common import main, running, summary_ms, wait_until
 from bench.tasks import client
 from bench.variants import VARIANTS
 
@@ -52,8 +51,4 @@ def report(results):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=300)
-    with bench_environment() as env:
-        django_setup(env)
-        report(run(env, parser.parse_args().samples))
+    main(__doc__, run, report, "samples", 300)

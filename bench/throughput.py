@@ -4,10 +4,9 @@ Jobs are enqueued first, then the workers start; the rate is counted from the fi
 finished job to the last, so start-up and enqueueing are not in it.
 """
 
-import argparse
 import time
 
-from bench.common import bench_environment, django_setup, running, wait_until
+from bench.common import main, running, wait_until
 from bench.tasks import client
 from bench.variants import VARIANTS
 
@@ -52,8 +51,4 @@ def report(results):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=3000)
-    with bench_environment() as env:
-        django_setup(env)
-        report(run(env, parser.parse_args().jobs))
+    main(__doc__, run, report, "jobs", 3000)
