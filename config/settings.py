@@ -185,6 +185,8 @@ DEFAULT_QUEUE_POLICIES = {
     },
     "content-aggregation": {
         "retry_delays": [2, 4, 8],
+        # Per source host: every fetch job is enqueued with its host as rate key.
+        "rate_limit": "30/60",
         "keep_finished": 10,
         "keep_failed": 5,
         "timeout": 300,
@@ -252,6 +254,8 @@ RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 10)
 RECONCILE_GRACE = env_float("RECONCILE_GRACE", 5)
 CLEANUP_INTERVAL = env_int("CLEANUP_INTERVAL", 300)
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1)
+# How often the scheduler re-reads the schedules apps keep in the database (source polls).
+SCHEDULE_SYNC_INTERVAL = env_int("SCHEDULE_SYNC_INTERVAL", 30)
 
 RQ_QUEUES = {
     name: {
@@ -298,7 +302,18 @@ EAS_POLL_INTERVAL = env_float("EAS_POLL_INTERVAL", 30)
 EAS_BUILD_DEADLINE = env_int("EAS_BUILD_DEADLINE", 3 * 3600)
 
 # --- Outbound fetches ----------------------------------------------------------------------
+# Off: URLs resolving to loopback, private, link-local (cloud metadata) addresses are refused.
 ALLOW_PRIVATE_FETCH = env_bool("ALLOW_PRIVATE_FETCH", False)
+OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 10)
+OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 5 * 1024 * 1024)
+
+# --- Aggregation ------------------------------------------------------------------------------
+# Pages one fetch follows at most (the rest waits for the next fetch), and posts per page.
+SOURCE_MAX_PAGES = env_int("SOURCE_MAX_PAGES", 5)
+SOURCE_PAGE_SIZE = env_int("SOURCE_PAGE_SIZE", 40)
+# A source whose fetches fail this many times in a row is disabled until its owner enables it.
+SOURCE_MAX_FAILURES = env_int("SOURCE_MAX_FAILURES", 5)
+SOURCE_DEFAULT_POLL_INTERVAL = env_int("SOURCE_DEFAULT_POLL_INTERVAL", 900)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -311,5 +326,7 @@ LOGGING = {
         # RQ logs one INFO line per job; ours carry the row id, so keep RQ's to warnings.
         "rq.worker": {"level": env_str("RQ_LOG_LEVEL", "WARNING")},
         "rq.scheduler": {"level": env_str("RQ_LOG_LEVEL", "WARNING")},
+        # One line per outbound request is too many; errors are logged where they matter.
+        "httpx": {"level": "WARNING"},
     },
 }

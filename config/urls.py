@@ -11,7 +11,7 @@ from workspaces.apis import WorkspaceListApi
 
 @api_view(["GET"])
 def api_root(request):
-    names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "queue-list"]
+    names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "source-list", "post-list", "queue-list"]
     return Response({name: reverse(name, request=request) for name in names})
 
 
@@ -19,6 +19,7 @@ api_v1 = [
     path("", api_root, name="api-root"),
     path("workspaces/", WorkspaceListApi.as_view(), name="workspace-list"),
     path("", include("publishing.urls")),
+    path("", include("aggregation.urls")),
     path("", include("jobs.urls")),
 ]
 

@@ -72,6 +72,47 @@ def enqueue(
     return job_id
 
 
+def enqueue_many(func, calls, *, queue):
+    """Enqueue func once per (args, options) in `calls`, pushed in one Redis round trip on
+    commit. `options` may hold rate_key and description. Returns the job ids, in order."""
+    policy = policy_for(queue)
+    prepared, job_ids = [], []
+    for args, options in calls:
+        job_id = uuid.uuid4().hex
+        job_ids.append(job_id)
+        prepared.append((args, job_options(policy, job_id=job_id, rate_limited=True, **rate_and_description(options))))
+    transaction.on_commit(partial(_push_many, queue, func, prepared), robust=True)
+    return job_ids
+
+
+def rate_and_description(options):
+    return {"rate_key": options.get("rate_key"), "description": options.get("description")}
+
+
+def _push_many(queue_name, func, prepared):
+    queue = get_queue(queue_name)
+    data = [
+        Queue.prepare_data(
+            func,
+            args,
+            job_id=options["job_id"],
+            timeout=options["job_timeout"],
+            result_ttl=options["result_ttl"],
+            failure_ttl=options["failure_ttl"],
+            meta=options["meta"],
+            description=options["description"],
+            retry=options.get("retry"),
+        )
+        for args, options in prepared
+    ]
+    try:
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(data, pipeline=pipe)
+            pipe.execute()
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("%s jobs not pushed to %s (Redis unavailable): the reconciler will retry", len(data), queue_name)
+
+
 def _push(queue_name, func, args, options, delay, at_front):
     queue = get_queue(queue_name)
     try:

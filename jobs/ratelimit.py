@@ -6,9 +6,13 @@ workers can never both take the last slot. Time is Redis's own clock, not the wo
 
 from .connection import get_redis, key
 
-# KEYS[1]: the log. ARGV: window in ms, limit, member. Returns 0 when the start is
-# granted, else the milliseconds until the oldest start leaves the window.
+# KEYS[1]: the log, KEYS[2]: a block set by `block`. ARGV: window in ms, limit, member.
+# Returns 0 when the start is granted, else the milliseconds to wait.
 ACQUIRE = """
+local blocked = redis.call('PTTL', KEYS[2])
+if blocked > 0 then
+    return blocked
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
@@ -39,8 +43,19 @@ def limiter_key(queue_name, rate_key=None):
 def acquire(limit, log_key, member, connection=None):
     """Take one start slot. Return 0.0 if granted, else seconds to wait before trying again."""
     connection = connection or get_redis()
-    wait_ms = _acquire_script(connection)(keys=[log_key], args=[int(limit.per_seconds * 1000), limit.starts, member])
+    keys = [log_key, block_key(log_key)]
+    wait_ms = _acquire_script(connection)(keys=keys, args=[int(limit.per_seconds * 1000), limit.starts, member])
     return int(wait_ms) / 1000.0
+
+
+def block_key(log_key):
+    return f"{log_key}:blocked"
+
+
+def block(log_key, seconds, connection=None):
+    """Grant no start under this key for `seconds` (a remote said 429: Retry-After)."""
+    connection = connection or get_redis()
+    connection.set(block_key(log_key), 1, px=max(1, int(seconds * 1000)))
 
 
 def starts_in_window(limit, log_key, connection=None):

@@ -1,18 +1,24 @@
-"""The scheduler process: rq-scheduler, plus the platform's periodic jobs kept registered.
+"""The scheduler process: rq-scheduler, plus periodic jobs kept in step with the database.
 
-The periodic jobs live in Redis like everything rq-scheduler keeps. If Redis loses them
-(FLUSHALL, a restart without persistence) the scheduler registers them again on its next
-tick, so the reconciler keeps running and can rebuild the rest from the database.
+The periodic jobs live in Redis like everything rq-scheduler keeps. The platform's own
+(reconciler, cleanup) are checked on every tick; apps register providers that list
+theirs from the database (one poll per enabled source), synced every
+SCHEDULE_SYNC_INTERVAL seconds and at once when a row changes. So a Redis that lost its
+data (FLUSHALL, a restart without persistence) gets every schedule back by itself.
 rq-scheduler holds a lock while it enqueues: two schedulers never enqueue a job twice.
 """
 
 import logging
-from datetime import datetime, timezone
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from django.conf import settings
 from rq.job import Job
 from rq_scheduler import Scheduler
 
+from .connection import get_redis
 from .policies import policy_for
 
 log = logging.getLogger("conveyor.scheduler")
@@ -20,37 +26,94 @@ log = logging.getLogger("conveyor.scheduler")
 MAINTENANCE_QUEUE = "maintenance"
 
 
-def periodic_jobs():
-    """(job id, function path, interval in seconds) of every platform job that repeats."""
+@dataclass(frozen=True)
+class Periodic:
+    job_id: str
+    func: str
+    interval: int
+    queue: str = MAINTENANCE_QUEUE
+    args: tuple = ()
+    # Start at a random point of the first interval, so that a restart or a sync does
+    # not fire every source at once.
+    jitter: bool = False
+
+
+_providers = {}
+
+
+def register(prefix, provider):
+    """`provider()` lists the Periodic jobs (ids starting with `prefix`) the database wants."""
+    _providers[prefix] = provider
+
+
+def platform_jobs():
     return [
-        ("conveyor-reconcile", "jobs.jobs.reconcile", settings.RECONCILE_INTERVAL),
-        ("conveyor-cleanup", "jobs.jobs.cleanup", settings.CLEANUP_INTERVAL),
+        Periodic("conveyor-reconcile", "jobs.jobs.reconcile", settings.RECONCILE_INTERVAL),
+        Periodic("conveyor-cleanup", "jobs.jobs.cleanup", settings.CLEANUP_INTERVAL),
     ]
 
 
+def get_scheduler(connection=None):
+    return ConveyorScheduler(
+        queue_name=MAINTENANCE_QUEUE, connection=connection or get_redis(), interval=settings.SCHEDULER_INTERVAL
+    )
+
+
+def ensure(scheduler, periodic):
+    """Schedule `periodic` unless it is already scheduled with the same interval."""
+    if periodic.job_id in scheduler and interval_of(scheduler, periodic.job_id) == periodic.interval:
+        return False
+    scheduler.cancel(periodic.job_id)
+    first = datetime.now(timezone.utc)
+    if periodic.jitter:
+        first += timedelta(seconds=random.uniform(0, periodic.interval))
+    policy = policy_for(periodic.queue)
+    scheduler.schedule(
+        first,
+        periodic.func,
+        args=list(periodic.args),
+        id=periodic.job_id,
+        interval=periodic.interval,
+        queue_name=periodic.queue,
+        timeout=policy.timeout,
+        result_ttl=policy.finished_ttl,
+        # Scheduling work is not a start the queue's rate limit should count.
+        meta={"rate_limited": False},
+    )
+    log.info("scheduled %s every %ss", periodic.job_id, periodic.interval)
+    return True
+
+
+def unschedule(job_id, connection=None):
+    get_scheduler(connection).cancel(job_id)
+
+
+def interval_of(scheduler, job_id):
+    try:
+        return Job.fetch(job_id, connection=scheduler.connection).meta.get("interval")
+    except Exception:
+        return None
+
+
+def sync_provider(scheduler, prefix, provider):
+    """Make the scheduled jobs under `prefix` exactly those the provider lists."""
+    wanted = {periodic.job_id: periodic for periodic in provider()}
+    for periodic in wanted.values():
+        ensure(scheduler, periodic)
+    for raw in scheduler.connection.zrange(scheduler.scheduled_jobs_key, 0, -1):
+        job_id = raw.decode()
+        if job_id.startswith(prefix) and job_id not in wanted:
+            scheduler.cancel(job_id)
+
+
 class ConveyorScheduler(Scheduler):
+    _synced_at = 0.0
+
     def enqueue_jobs(self):
-        self.ensure_periodic_jobs()
+        for periodic in platform_jobs():
+            ensure(self, periodic)
+        if time.monotonic() - self._synced_at >= settings.SCHEDULE_SYNC_INTERVAL:
+            for prefix, provider in _providers.items():
+                sync_provider(self, prefix, provider)
+            self._synced_at = time.monotonic()
         return super().enqueue_jobs()
-
-    def ensure_periodic_jobs(self):
-        for job_id, func, interval in periodic_jobs():
-            if job_id in self and self._interval_of(job_id) == interval:
-                continue
-            self.cancel(job_id)
-            self.schedule(
-                datetime.now(timezone.utc),
-                func,
-                id=job_id,
-                interval=interval,
-                queue_name=MAINTENANCE_QUEUE,
-                timeout=policy_for(MAINTENANCE_QUEUE).timeout,
-                result_ttl=policy_for(MAINTENANCE_QUEUE).finished_ttl,
-            )
-            log.info("scheduled %s every %ss", func, interval)
-
-    def _interval_of(self, job_id):
-        try:
-            return Job.fetch(job_id, connection=self.connection).meta.get("interval")
-        except Exception:
-            return None

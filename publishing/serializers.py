@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from jobs.serializers import StrictSerializer
+
 from .models import Project, Publishing
 
 
@@ -25,18 +27,11 @@ class CredentialsSerializer(serializers.Serializer):
         return data
 
 
-class InitiateSerializer(serializers.Serializer):
+class InitiateSerializer(StrictSerializer):
     project = serializers.IntegerField(min_value=1)
     platform = serializers.ChoiceField(choices=Publishing.Platform.choices)
     profile = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", default="production")
     credentials = CredentialsSerializer(write_only=True)
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = set(data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class PublishingSerializer(serializers.ModelSerializer):

@@ -1,0 +1,75 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from jobs.connection import QueueUnavailable
+from jobs.errors import ServiceError
+
+from . import services
+from .models import Fetch, Post, Source
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "platform", "host", "enabled", "last_fetched_at", "consecutive_failures", "posts_count", "last_error"]
+    list_filter = ["platform", "enabled", "workspace"]
+    search_fields = ["name", "url", "target"]
+    readonly_fields = ["cursor", "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at"]
+    actions = ["fetch_now", "enable", "disable"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.source_schedule_sync(obj)
+
+    def delete_model(self, request, obj):
+        services.source_delete(source=obj)
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(posts_total=Count("posts"))
+
+    @admin.display(description="posts", ordering="posts_total")
+    def posts_count(self, source):
+        return source.posts_total
+
+    @admin.action(description="Fetch the selected sources now")
+    def fetch_now(self, request, queryset):
+        queued = 0
+        for source in queryset:
+            try:
+                services.source_fetch(user=request.user, source=source)
+                queued += 1
+            except ServiceError as exc:
+                self.message_user(request, f"{source}: {exc.message}", messages.WARNING)
+            except QueueUnavailable:
+                self.message_user(request, "The job queue is unavailable; nothing was queued.", messages.ERROR)
+                return
+        self.message_user(request, f"{queued} fetch(es) queued.", messages.SUCCESS)
+
+    @admin.action(description="Enable the selected sources")
+    def enable(self, request, queryset):
+        for source in queryset:
+            services.source_update(source=source, enabled=True)
+
+    @admin.action(description="Disable the selected sources")
+    def disable(self, request, queryset):
+        for source in queryset:
+            services.source_update(source=source, enabled=False)
+
+
+@admin.register(Fetch)
+class FetchAdmin(admin.ModelAdmin):
+    list_display = ["id", "source", "trigger", "status", "attempts", "new_posts", "pages", "run_after", "last_error"]
+    list_filter = ["status", "trigger"]
+    readonly_fields = [field.name for field in Fetch._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "source", "author_name", "published_at"]
+    list_filter = ["source"]
+    search_fields = ["title", "content_text", "author_name", "remote_id"]
+    readonly_fields = [field.name for field in Post._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

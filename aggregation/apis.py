@@ -1,0 +1,99 @@
+from django.db.models import Q
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from workspaces.apis import WorkspaceScoped
+
+from . import services
+from .models import Post, Source
+from .serializers import (
+    BulkFetchSerializer,
+    FetchRequestSerializer,
+    FetchSerializer,
+    PostQuerySerializer,
+    PostSerializer,
+    SourceSerializer,
+)
+
+
+class SourceListCreateApi(WorkspaceScoped, generics.ListAPIView):
+    serializer_class = SourceSerializer
+
+    def get_queryset(self):
+        return Source.objects.filter(workspace__in=self.user_workspaces())
+
+    def post(self, request):
+        data = SourceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        source = services.source_create(user=request.user, **data.validated_data)
+        return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
+
+
+class SourceDetailApi(WorkspaceScoped, generics.RetrieveDestroyAPIView):
+    serializer_class = SourceSerializer
+
+    def get_queryset(self):
+        return Source.objects.filter(workspace__in=self.user_workspaces())
+
+    def patch(self, request, pk):
+        source = self.get_object()
+        data = SourceSerializer(source, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = {key: value for key, value in data.validated_data.items() if key != "workspace_id"}
+        return Response(SourceSerializer(services.source_update(source=source, **changes)).data)
+
+    def perform_destroy(self, source):
+        services.source_delete(source=source)
+
+
+class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
+    def get_queryset(self):
+        return Source.objects.filter(workspace__in=self.user_workspaces())
+
+    def post(self, request, pk):
+        source = self.get_object()
+        data = FetchRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fetch = services.source_fetch(user=request.user, source=source, delay_seconds=data.validated_data["delay_seconds"])
+        return Response(FetchSerializer(fetch).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SourceBulkFetchApi(APIView):
+    def post(self, request):
+        data = BulkFetchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fetches = services.sources_fetch_bulk(user=request.user, source_ids=data.validated_data["ids"])
+        return Response({"fetches": FetchSerializer(fetches, many=True).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class SourceFetchListApi(WorkspaceScoped, generics.ListAPIView):
+    serializer_class = FetchSerializer
+
+    def get_queryset(self):
+        source = generics.get_object_or_404(Source.objects.filter(workspace__in=self.user_workspaces()), pk=self.kwargs["pk"])
+        return source.fetches.all()
+
+
+class PostListApi(WorkspaceScoped, generics.ListAPIView):
+    serializer_class = PostSerializer
+
+    def get_queryset(self):
+        filters = PostQuerySerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        posts = Post.objects.filter(workspace__in=self.user_workspaces())
+        wanted = filters.validated_data
+        if "source" in wanted:
+            posts = posts.filter(source_id=wanted["source"])
+        if "q" in wanted:
+            posts = posts.filter(Q(content_text__icontains=wanted["q"]) | Q(title__icontains=wanted["q"]))
+        if "since" in wanted:
+            posts = posts.filter(published_at__gte=wanted["since"])
+        return posts
+
+
+class PostDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
+    serializer_class = PostSerializer
+
+    def get_queryset(self):
+        return Post.objects.filter(workspace__in=self.user_workspaces())

@@ -1,0 +1,24 @@
+import logging
+
+from jobs.runtime import current_attempt
+
+from . import services
+
+log = logging.getLogger("conveyor.aggregation")
+
+
+def fetch_run(fetch_id):
+    """Fetch one source once (only what is new since its cursor) and store each post once.
+
+    Network errors, 5xx and malformed answers raise, so the queue retries them; a 429
+    re-enqueues the fetch after Retry-After without using an attempt.
+    """
+    attempt = current_attempt()
+    outcome = services.fetch_run(fetch_id=fetch_id, job_id=attempt.job_id, last_attempt=attempt.last)
+    log.info("job %s: fetch %s: %s", attempt.job_id, fetch_id, outcome)
+    return outcome
+
+
+def source_poll(source_id):
+    """Scheduled by rq-scheduler every poll_interval: queue a fetch of the source."""
+    return services.source_poll(source_id=source_id)

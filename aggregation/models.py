@@ -1,0 +1,110 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import models
+
+from workspaces.models import Workspace
+
+
+class Source(models.Model):
+    """Something a workspace follows: a Mastodon timeline, a Lemmy community, a PeerTube
+    instance or channel, or an RSS/Atom feed."""
+
+    class Platform(models.TextChoices):
+        MASTODON = "mastodon"
+        LEMMY = "lemmy"
+        PEERTUBE = "peertube"
+        FEED = "feed", "RSS/Atom feed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sources")
+    name = models.CharField(max_length=200)
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    url = models.URLField(max_length=1000, help_text="The instance (https://mastodon.social) or the feed's URL.")
+    target = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Mastodon: public, local, tag:NAME or account:ID. Lemmy: the community name. "
+        "PeerTube: instance or channel:HANDLE. Feeds: empty.",
+    )
+    enabled = models.BooleanField(default=True)
+    poll_interval = models.PositiveIntegerField(default=900, help_text="Seconds between two scheduled fetches.")
+    cursor = models.JSONField(default=dict, blank=True, help_text="Where the next fetch starts (newest id, ETag…).")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def host(self):
+        """The remote host, the key of the per-host rate limit."""
+        return urlsplit(self.url).netloc.lower()
+
+
+class Fetch(models.Model):
+    """One fetch of a source: asked for by a user (maybe delayed) or by the schedule."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        SCHEDULE = "schedule"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="fetches")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="fetches")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    run_after = models.DateTimeField(help_text="Not before this time (a delayed fetch).")
+    attempts = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    new_posts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.source} fetch #{self.pk}"
+
+
+class Post(models.Model):
+    """A post, stored once per source however often it is fetched."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="posts")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posts")
+    remote_id = models.CharField(max_length=300)
+    url = models.URLField(max_length=1000, blank=True)
+    author_name = models.CharField(max_length=300, blank=True)
+    author_url = models.URLField(max_length=1000, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    content_html = models.TextField(blank=True, help_text="Sanitized.")
+    content_text = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    media = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["source", "remote_id"], name="post_once_per_source")]
+
+    def __str__(self):
+        return self.title or self.content_text[:60] or self.remote_id

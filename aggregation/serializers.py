@@ -1,0 +1,74 @@
+from rest_framework import serializers
+
+from jobs.serializers import StrictIntegerField, StrictSerializer
+
+from .models import Fetch, Post, Source
+
+TARGET_HELP = Source._meta.get_field("target").help_text
+
+
+class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
+    workspace = serializers.IntegerField(source="workspace_id", required=False)
+    host = serializers.CharField(read_only=True)
+    poll_interval = StrictIntegerField(min_value=60, max_value=7 * 86400, required=False)
+
+    class Meta:
+        model = Source
+        fields = [
+            "id", "workspace", "name", "platform", "url", "target", "enabled", "poll_interval", "host",
+            "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at"]
+
+    def validate(self, data):
+        platform = data.get("platform", getattr(self.instance, "platform", None))
+        target = data.get("target", getattr(self.instance, "target", ""))
+        problem = target_problem(platform, target)
+        if problem:
+            raise serializers.ValidationError({"target": [problem]})
+        return data
+
+
+def target_problem(platform, target):
+    kind, _, value = (target or "").partition(":")
+    if platform == "mastodon" and not (target in ("", "public", "local") or (kind in ("tag", "account") and value)):
+        return "Mastodon targets: public, local, tag:NAME or account:ID."
+    if platform == "lemmy" and not target:
+        return "Lemmy sources need the community name."
+    if platform == "peertube" and not (target in ("", "instance") or (kind == "channel" and value)):
+        return "PeerTube targets: instance or channel:HANDLE."
+    if platform == "feed" and target:
+        return "Feeds take no target."
+    return None
+
+
+class FetchRequestSerializer(StrictSerializer):
+    delay_seconds = StrictIntegerField(min_value=0, max_value=7 * 86400, required=False, default=0)
+
+
+class BulkFetchSerializer(StrictSerializer):
+    ids = serializers.ListField(child=StrictIntegerField(min_value=1), min_length=1, max_length=500)
+
+
+class FetchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Fetch
+        fields = [
+            "id", "source", "trigger", "status", "run_after", "attempts", "pages", "new_posts", "last_error",
+            "created_at", "started_at", "finished_at",
+        ]
+
+
+class PostSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Post
+        fields = [
+            "id", "source", "remote_id", "url", "author_name", "author_url", "title", "content_html",
+            "content_text", "published_at", "media", "counts", "fetched_at",
+        ]
+
+
+class PostQuerySerializer(serializers.Serializer):
+    source = serializers.IntegerField(min_value=1, required=False)
+    q = serializers.CharField(max_length=200, required=False)
+    since = serializers.DateTimeField(required=False)

@@ -1,0 +1,299 @@
+"""Every write to sources, fetches and posts.
+
+A fetch is a row: asked for by a user (perhaps delayed) or by the schedule, then run by
+one job that claims it. Posts are upserted in bulk, once per (source, remote id).
+"""
+
+import logging
+from datetime import timedelta
+
+import httpx
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from jobs import ratelimit, scheduling
+from jobs.connection import ensure_available
+from jobs.errors import ServiceError
+from jobs.outbound import FetchRefused, ResponseTooLarge, new_client
+from jobs.queueing import enqueue, enqueue_many
+from workspaces.services import workspace_for_write, workspaces_of
+
+from .models import Fetch, Post, Source
+from .sources import RateLimited, SourceError, module_for
+
+log = logging.getLogger("conveyor.aggregation")
+
+QUEUE = "content-aggregation"
+TRANSIENT = (SourceError, httpx.HTTPError, ResponseTooLarge)
+UPDATED_ON_REFETCH = ["url", "author_name", "author_url", "title", "content_html", "content_text", "media", "counts"]
+
+
+def sources_of(user):
+    return Source.objects.filter(workspace__in=workspaces_of(user))
+
+
+# --- asking for fetches -------------------------------------------------------------------
+
+
+def fetch_job_options(source, delay):
+    return {"queue": QUEUE, "rate_key": source.host, "delay": delay, "description": f"fetch {source.name}"}
+
+
+def new_fetch(source, *, user=None, trigger=Fetch.Trigger.MANUAL, delay=0):
+    return Fetch(
+        source=source,
+        workspace_id=source.workspace_id,
+        trigger=trigger,
+        requested_by=user,
+        run_after=timezone.now() + timedelta(seconds=delay),
+    )
+
+
+def source_fetch(*, user, source, delay_seconds=0, trigger=Fetch.Trigger.MANUAL):
+    """Queue one fetch of the source, to run after `delay_seconds`. Returns the Fetch."""
+    if not source.enabled:
+        raise ServiceError("This source is disabled; enable it first.", code="source_disabled", status_code=409)
+    ensure_available()
+    from .jobs import fetch_run
+
+    with transaction.atomic():
+        fetch = new_fetch(source, user=user, trigger=trigger, delay=delay_seconds)
+        fetch.save()
+        fetch.job_id = enqueue(fetch_run, fetch.pk, **fetch_job_options(source, delay_seconds))
+        fetch.save(update_fields=["job_id"])
+    return fetch
+
+
+def sources_fetch_bulk(*, user, source_ids):
+    """Queue one fetch for each source, all pushed to Redis in one batch."""
+    sources = list(sources_of(user).filter(id__in=source_ids))
+    missing = sorted(set(source_ids) - {source.pk for source in sources})
+    if missing:
+        raise ServiceError("Unknown sources.", fields={"ids": [f"No such source: {pk}." for pk in missing]})
+    disabled = [source.pk for source in sources if not source.enabled]
+    if disabled:
+        raise ServiceError("Disabled sources.", fields={"ids": [f"Source {pk} is disabled." for pk in disabled]})
+    ensure_available()
+    from .jobs import fetch_run
+
+    with transaction.atomic():
+        fetches = Fetch.objects.bulk_create([new_fetch(source, user=user) for source in sources])
+        calls = [((fetch.pk,), {"rate_key": source.host}) for fetch, source in zip(fetches, sources)]
+        job_ids = enqueue_many(fetch_run, calls, queue=QUEUE)
+        for fetch, job_id in zip(fetches, job_ids):
+            fetch.job_id = job_id
+        Fetch.objects.bulk_update(fetches, ["job_id"])
+    return fetches
+
+
+# --- running a fetch ----------------------------------------------------------------------
+
+
+def claim(fetch_id, job_id, current_status, **changes):
+    rows = Fetch.objects.filter(pk=fetch_id, job_id=job_id, status=current_status)
+    return rows.update(updated_at=timezone.now(), **changes) == 1
+
+
+def fetch_run(*, fetch_id, job_id, last_attempt):
+    """Run a queued fetch held by `job_id`: read what is new, store it once. Safe to run twice."""
+    if not claim(fetch_id, job_id, Fetch.Status.QUEUED, status=Fetch.Status.RUNNING,
+                 attempts=F("attempts") + 1, started_at=timezone.now()):
+        return "nothing to do"
+    fetch = Fetch.objects.select_related("source").get(pk=fetch_id)
+    source = fetch.source
+    if not source.enabled:
+        return finish_failed(fetch, "The source is disabled.", count_failure=False)
+    try:
+        with new_client() as client:
+            result = module_for(source.platform).fetch(
+                client, source, source.cursor,
+                max_pages=settings.SOURCE_MAX_PAGES, page_size=settings.SOURCE_PAGE_SIZE,
+            )
+    except RateLimited as exc:
+        return wait_for_remote(fetch, exc.seconds)
+    except (FetchRefused, ValueError) as exc:
+        return finish_failed(fetch, str(exc))
+    except TRANSIENT as exc:
+        record_transient_failure(fetch, describe(exc), final=last_attempt)
+        raise
+    new_posts = store_posts(source, result.posts)
+    finish_succeeded(fetch, source, result, new_posts)
+    return f"{new_posts} new posts"
+
+
+def describe(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
+def store_posts(source, posts):
+    """Upsert in bulk: a post already stored is updated (counts change), never duplicated."""
+    if not posts:
+        return 0
+    remote_ids = [post.remote_id for post in posts]
+    known = set(Post.objects.filter(source=source, remote_id__in=remote_ids).values_list("remote_id", flat=True))
+    unique = {post.remote_id: post for post in posts}
+    Post.objects.bulk_create(
+        [Post(source=source, workspace_id=source.workspace_id, **vars(post)) for post in unique.values()],
+        update_conflicts=True,
+        unique_fields=["source", "remote_id"],
+        update_fields=UPDATED_ON_REFETCH,
+        batch_size=500,
+    )
+    return len(set(unique) - known)
+
+
+@transaction.atomic
+def finish_succeeded(fetch, source, result, new_posts):
+    now = timezone.now()
+    Fetch.objects.filter(pk=fetch.pk).update(
+        status=Fetch.Status.SUCCEEDED, pages=result.pages, new_posts=new_posts,
+        last_error="", finished_at=now, updated_at=now,
+    )
+    Source.objects.filter(pk=source.pk).update(
+        cursor=result.cursor, last_fetched_at=now, consecutive_failures=0, last_error="", updated_at=now
+    )
+    log.info("fetch %s of source %s: %s new posts, %s pages", fetch.pk, source.pk, new_posts, result.pages)
+
+
+def wait_for_remote(fetch, seconds):
+    """The remote said 429: the fetch waits (no attempt used) and so does its whole host."""
+    from .jobs import fetch_run
+
+    source = fetch.source
+    ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), seconds)
+    with transaction.atomic():
+        job_id = enqueue(fetch_run, fetch.pk, **fetch_job_options(source, seconds))
+        Fetch.objects.filter(pk=fetch.pk, status=Fetch.Status.RUNNING).update(
+            status=Fetch.Status.QUEUED, job_id=job_id, attempts=F("attempts") - 1,
+            run_after=timezone.now() + timedelta(seconds=seconds), updated_at=timezone.now(),
+        )
+    log.info("fetch %s: %s asked to wait %.0fs", fetch.pk, source.host, seconds)
+    return f"waiting {seconds:.0f}s for {source.host}"
+
+
+def record_transient_failure(fetch, message, *, final):
+    if final:
+        finish_failed(fetch, message)
+        return
+    Fetch.objects.filter(pk=fetch.pk, status=Fetch.Status.RUNNING).update(
+        status=Fetch.Status.QUEUED, last_error=message, updated_at=timezone.now()
+    )
+    log.warning("fetch %s: transient failure, will retry: %s", fetch.pk, message)
+
+
+@transaction.atomic
+def finish_failed(fetch, message, *, count_failure=True):
+    now = timezone.now()
+    Fetch.objects.filter(pk=fetch.pk).update(
+        status=Fetch.Status.FAILED, last_error=message, finished_at=now, updated_at=now
+    )
+    if count_failure:
+        source_record_failure(fetch.source, message)
+    log.warning("fetch %s of source %s failed: %s", fetch.pk, fetch.source_id, message)
+    return "failed"
+
+
+def source_record_failure(source, message):
+    """Count a failed fetch; the Nth in a row disables the source, its error kept."""
+    Source.objects.filter(pk=source.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1, last_error=message, updated_at=timezone.now()
+    )
+    disabled = Source.objects.filter(
+        pk=source.pk, enabled=True, consecutive_failures__gte=settings.SOURCE_MAX_FAILURES
+    ).update(enabled=False)
+    if disabled:
+        log.warning("source %s disabled after %s failed fetches in a row", source.pk, settings.SOURCE_MAX_FAILURES)
+
+
+def fetch_resume(fetch):
+    """Reconciler: this fetch has no live job; give it a new one."""
+    from .jobs import fetch_run
+
+    delay = max(0.0, (fetch.run_after - timezone.now()).total_seconds())
+    with transaction.atomic():
+        job_id = enqueue(fetch_run, fetch.pk, **fetch_job_options(fetch.source, delay))
+        resumed = Fetch.objects.filter(pk=fetch.pk, job_id=fetch.job_id, status__in=Fetch.ACTIVE_STATUSES).update(
+            status=Fetch.Status.QUEUED, job_id=job_id, updated_at=timezone.now()
+        )
+        if not resumed:
+            transaction.set_rollback(True)
+
+
+# --- editing sources and their schedules --------------------------------------------------
+
+POLL_PREFIX = "source-poll-"
+
+
+def source_create(*, user, workspace_id=None, **fields):
+    workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+    with transaction.atomic():
+        source = Source.objects.create(workspace=workspace, **fields)
+        transaction.on_commit(lambda: source_schedule_sync(source))
+    return source
+
+
+def source_update(*, source, **changes):
+    """Apply changes and reschedule; enabling a source again forgets its failure streak."""
+    if changes.get("enabled") and not source.enabled:
+        changes.update(consecutive_failures=0, last_error="")
+    for name, value in changes.items():
+        setattr(source, name, value)
+    with transaction.atomic():
+        source.save()
+        transaction.on_commit(lambda: source_schedule_sync(source))
+    return source
+
+
+def source_delete(*, source):
+    job_id = poll_job_id(source.pk)
+    with transaction.atomic():
+        source.delete()
+        transaction.on_commit(lambda: unschedule_quietly(job_id))
+
+
+def poll_job_id(source_id):
+    return f"{POLL_PREFIX}{source_id}"
+
+
+def source_periodic(source):
+    return scheduling.Periodic(
+        poll_job_id(source.pk), "aggregation.jobs.source_poll", source.poll_interval,
+        queue=QUEUE, args=(source.pk,), jitter=True,
+    )
+
+
+def source_schedules():
+    """Every enabled source's poll, for the scheduler's periodic sync."""
+    return [source_periodic(source) for source in Source.objects.filter(enabled=True).only("id", "poll_interval")]
+
+
+def source_schedule_sync(source):
+    """Make the source's poll match the row now; if Redis is down, the scheduler's next sync will."""
+    try:
+        if source.enabled:
+            scheduling.ensure(scheduling.get_scheduler(), source_periodic(source))
+        else:
+            scheduling.unschedule(poll_job_id(source.pk))
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("source %s: schedule not updated (Redis unavailable); the scheduler will", source.pk)
+
+
+def unschedule_quietly(job_id):
+    try:
+        scheduling.unschedule(job_id)
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("%s not unscheduled (Redis unavailable); the scheduler's sync will", job_id)
+
+
+def source_poll(*, source_id):
+    """The schedule's turn: queue a fetch unless the source is off or one is pending."""
+    source = Source.objects.filter(pk=source_id, enabled=True).first()
+    if source is None:
+        return "source disabled or gone"
+    if Fetch.objects.filter(source=source, status__in=Fetch.ACTIVE_STATUSES).exists():
+        return "a fetch is already pending"
+    fetch = source_fetch(user=None, source=source, trigger=Fetch.Trigger.SCHEDULE)
+    return f"fetch {fetch.pk} queued"

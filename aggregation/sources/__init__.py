@@ -1,0 +1,100 @@
+"""One module per platform; each turns that platform's responses into NormalizedPost.
+
+A module exposes `fetch(client, source, cursor, *, max_pages, page_size)` returning a
+FetchResult: the posts newer than `cursor` (newest first), the cursor the next fetch
+starts from, and how many pages it read.
+"""
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+import nh3
+from django.utils.dateparse import parse_datetime
+
+
+class SourceError(Exception):
+    """The remote answered badly (5xx, malformed body): worth retrying."""
+
+
+class RateLimited(Exception):
+    """The remote asked us to slow down: wait `seconds`, use no attempt."""
+
+    def __init__(self, seconds, message=""):
+        super().__init__(message or f"rate limited for {seconds:.0f}s")
+        self.seconds = seconds
+
+
+@dataclass
+class NormalizedPost:
+    remote_id: str
+    url: str = ""
+    author_name: str = ""
+    author_url: str = ""
+    title: str = ""
+    content_html: str = ""
+    content_text: str = ""
+    published_at: datetime | None = None
+    media: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+
+@dataclass
+class FetchResult:
+    posts: list
+    cursor: dict
+    pages: int
+
+
+def sanitized(raw_html):
+    """(safe HTML, plain text) of untrusted HTML."""
+    raw_html = raw_html or ""
+    text = html.unescape(nh3.clean(re.sub(r"<(br|/p)\b[^>]*>", "\n", raw_html, flags=re.I), tags=set()))
+    return nh3.clean(raw_html), re.sub(r"[ \t]+", " ", text).strip()
+
+
+def parse_time(value):
+    if not value:
+        return None
+    parsed = parse_datetime(value)
+    if parsed and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def retry_after_seconds(value, default=60.0):
+    """Retry-After is seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return default
+
+
+def check_response(response):
+    """Raise RateLimited on 429, SourceError on any other failure."""
+    if response.status_code == 429:
+        raise RateLimited(retry_after_seconds(response.headers.get("retry-after")), f"429 from {response.url.host}")
+    if response.status_code >= 400:
+        raise SourceError(f"{response.status_code} from {response.url}")
+
+
+def json_of(response):
+    check_response(response)
+    try:
+        return response.json()
+    except ValueError:
+        raise SourceError(f"malformed JSON from {response.url}") from None
+
+
+def module_for(platform):
+    from . import feeds, lemmy, mastodon, peertube
+
+    return {"mastodon": mastodon, "lemmy": lemmy, "peertube": peertube, "feed": feeds}[platform]

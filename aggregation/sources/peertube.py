@@ -1,0 +1,57 @@
+"""PeerTube: the newest videos of an instance (`/api/v1/videos`) or of a channel."""
+
+from jobs import outbound
+
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
+
+
+def endpoint(source):
+    base = source.url.rstrip("/")
+    kind, _, handle = (source.target or "instance").partition(":")
+    if kind == "channel" and handle:
+        return f"{base}/api/v1/video-channels/{handle}/videos"
+    if kind == "instance":
+        return f"{base}/api/v1/videos"
+    raise ValueError(f"unknown PeerTube target {source.target!r}")
+
+
+def fetch(client, source, cursor, *, max_pages, page_size):
+    url, newest = endpoint(source), cursor.get("newest_published", "")
+    videos, pages = [], 0
+    count = min(page_size, 100)
+    while pages < max_pages:
+        params = {"start": pages * count, "count": count, "sort": "-publishedAt"}
+        page = videos_of(outbound.get(client, url, params=params))
+        pages += 1
+        fresh = [video for video in page if video.get("publishedAt", "") > newest]
+        videos += fresh
+        if len(fresh) < len(page) or len(page) < count:
+            break
+    posts = [normalize(source, video) for video in videos]
+    newest_published = max([video["publishedAt"] for video in videos], default=newest)
+    return FetchResult(posts=posts, cursor={"newest_published": newest_published} if newest_published else {}, pages=pages)
+
+
+def videos_of(response):
+    body = json_of(response)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise SourceError(f"{response.url} did not answer with a list of videos")
+    return body["data"]
+
+
+def normalize(source, video):
+    account = video.get("account") or {}
+    content_html, content_text = sanitized(video.get("description") or "")
+    thumbnail = video.get("thumbnailPath")
+    return NormalizedPost(
+        remote_id=str(video.get("uuid") or video["id"]),
+        url=video.get("url", ""),
+        author_name=account.get("displayName") or account.get("name", ""),
+        author_url=account.get("url", ""),
+        title=(video.get("name") or "")[:500],
+        content_html=content_html,
+        content_text=content_text,
+        published_at=parse_time(video.get("publishedAt")),
+        media=[source.url.rstrip("/") + thumbnail] if thumbnail else [],
+        counts={key: video.get(key, 0) for key in ("views", "likes", "dislikes")},
+    )

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("sources/", apis.SourceListCreateApi.as_view(), name="source-list"),
+    path("sources/fetch", apis.SourceBulkFetchApi.as_view(), name="source-bulk-fetch"),
+    path("sources/<int:pk>", apis.SourceDetailApi.as_view(), name="source-detail"),
+    path("sources/<int:pk>/fetch", apis.SourceFetchApi.as_view(), name="source-fetch"),
+    path("sources/<int:pk>/fetches/", apis.SourceFetchListApi.as_view(), name="source-fetches"),
+    path("posts/", apis.PostListApi.as_view(), name="post-list"),
+    path("posts/<int:pk>", apis.PostDetailApi.as_view(), name="post-detail"),
+]
