@@ -229,6 +229,7 @@ POLL_PREFIX = "source-poll-"
 
 def source_create(*, user, workspace_id=None, **fields):
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+    fields.setdefault("poll_interval", settings.SOURCE_DEFAULT_POLL_INTERVAL)
     with transaction.atomic():
         source = Source.objects.create(workspace=workspace, **fields)
         transaction.on_commit(lambda: source_schedule_sync(source))
