@@ -121,6 +121,8 @@ def fetch_run(*, fetch_id, job_id, last_attempt):
         raise
     new_posts = store_posts(source, result.posts)
     finish_succeeded(fetch, source, result, new_posts)
+    if result.host_wait:
+        ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), result.host_wait)
     return f"{new_posts} new posts"
 
 

@@ -1,6 +1,7 @@
 """Enqueue through the policy table: the only way apps put work on a queue."""
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 from functools import partial
@@ -8,16 +9,43 @@ from functools import partial
 import redis
 from django.db import transaction
 from rq import Queue, Retry
+from rq.exceptions import DequeueTimeout
 
+from . import pausing
 from .connection import get_redis, key
 from .policies import policy_for
 
 log = logging.getLogger(__name__)
 
 
+class ConveyorQueue(Queue):
+    """RQ's queue, plus: due times never early, and paused queues not dequeued."""
+
+    def schedule_job(self, job, datetime, *args, **kwargs):
+        # RQ stores the due time in whole seconds, truncated: a 2 s retry delay could
+        # start after 1.01 s. Rounding up means a job never runs before its delay.
+        if datetime.microsecond:
+            datetime = datetime.replace(microsecond=0) + timedelta(seconds=1)
+        return super().schedule_job(job, datetime, *args, **kwargs)
+
+    @classmethod
+    def dequeue_any(cls, queues, timeout, connection, *args, **kwargs):
+        paused = pausing.paused_queue_names(connection)
+        active = [queue for queue in queues if queue.name not in paused]
+        if not active:
+            if timeout is None:
+                return None
+            time.sleep(min(timeout, 1))
+            raise DequeueTimeout(timeout, [queue.key for queue in queues])
+        if timeout is not None:
+            # Wake up now and then so that a pause or resume takes effect promptly.
+            timeout = min(timeout, 2)
+        return super().dequeue_any(active, timeout, connection, *args, **kwargs)
+
+
 def get_queue(name, connection=None):
     policy = policy_for(name)
-    return Queue(name, connection=connection or get_redis(), default_timeout=policy.timeout)
+    return ConveyorQueue(name, connection=connection or get_redis(), default_timeout=policy.timeout)
 
 
 def job_options(policy, *, job_id, rate_key, rate_limited, description):

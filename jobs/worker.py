@@ -26,14 +26,15 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.db import close_old_connections
-from rq import Queue, SimpleWorker
-from rq.exceptions import DequeueTimeout, ShutDownImminentException
+from rq import SimpleWorker
+from rq.exceptions import ShutDownImminentException
 from rq.intermediate_queue import IntermediateQueue
 from rq.utils import now
 
 from . import pausing, ratelimit
 from .connection import key
 from .policies import all_policies
+from .queueing import ConveyorQueue
 
 log = logging.getLogger("conveyor.worker")
 
@@ -42,29 +43,6 @@ GRACE_SIGNAL = signal.SIGUSR1
 
 def alive_key(worker_name):
     return key("worker-alive", worker_name)
-
-
-class ConveyorQueue(Queue):
-    def schedule_job(self, job, datetime, *args, **kwargs):
-        # RQ stores the due time in whole seconds, truncated: a 2 s retry delay could
-        # start after 1.01 s. Rounding up means a job never runs before its delay.
-        if datetime.microsecond:
-            datetime = datetime.replace(microsecond=0) + timedelta(seconds=1)
-        return super().schedule_job(job, datetime, *args, **kwargs)
-
-    @classmethod
-    def dequeue_any(cls, queues, timeout, connection, *args, **kwargs):
-        paused = pausing.paused_queue_names(connection)
-        active = [queue for queue in queues if queue.name not in paused]
-        if not active:
-            if timeout is None:
-                return None
-            time.sleep(min(timeout, 1))
-            raise DequeueTimeout(timeout, [queue.key for queue in queues])
-        if timeout is not None:
-            # Wake up now and then so that a pause or resume takes effect promptly.
-            timeout = min(timeout, 2)
-        return super().dequeue_any(active, timeout, connection, *args, **kwargs)
 
 
 class ConveyorWorker(SimpleWorker):

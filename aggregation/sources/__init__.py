@@ -46,6 +46,8 @@ class FetchResult:
     posts: list
     cursor: dict
     pages: int
+    # Seconds the remote asked us to leave it alone after this fetch (budget spent).
+    host_wait: float = 0.0
 
 
 def sanitized(raw_html):

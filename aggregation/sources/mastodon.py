@@ -2,8 +2,9 @@
 
 The first fetch reads the newest page and follows `Link: rel="next"` (older) up to the
 page bound. Later fetches ask for what is newer than the cursor with `min_id`, page
-after page, so nothing between two fetches is skipped. X-RateLimit-Remaining 0 and 429
-both mean: wait until the instance says so.
+after page, so nothing between two fetches is skipped. A 429 means: wait, and read
+nothing now. X-RateLimit-Remaining 0 means: keep this page, stop, and leave the
+instance alone until X-RateLimit-Reset.
 """
 
 from datetime import datetime, timezone
@@ -12,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from jobs import outbound
 
-from . import FetchResult, NormalizedPost, RateLimited, SourceError, json_of, parse_time, sanitized
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
 
 
 def endpoint(source):
@@ -34,46 +35,49 @@ def fetch(client, source, cursor, *, max_pages, page_size):
     url, params = endpoint(source)
     params["limit"] = min(page_size, 40)
     newest = cursor.get("newest_id")
+    walk = Walk(client, max_pages)
     if newest:
-        statuses, pages = walk_newer(client, url, params, newest, max_pages)
+        walk.newer(url, params, newest)
     else:
-        statuses, pages = walk_older(client, url, params, max_pages)
-    posts = [normalize(status) for status in sorted(statuses, key=id_order, reverse=True)]
+        walk.older(url, params)
+    posts = [normalize(status) for status in sorted(walk.statuses, key=id_order, reverse=True)]
     newest_id = posts[0].remote_id if posts else newest
-    return FetchResult(posts=posts, cursor={"newest_id": newest_id} if newest_id else {}, pages=pages)
+    cursor = {"newest_id": newest_id} if newest_id else {}
+    return FetchResult(posts=posts, cursor=cursor, pages=walk.pages, host_wait=walk.host_wait)
 
 
-def walk_older(client, url, params, max_pages):
-    statuses, pages = [], 0
-    while url and pages < max_pages:
-        response = outbound.get(client, url, params=params)
-        statuses += page_of(response)
-        pages += 1
-        url, params = response.links.get("next", {}).get("url"), None
-    return statuses, pages
+class Walk:
+    """Pages read by one fetch, stopping at the page bound or when the budget is spent."""
 
+    def __init__(self, client, max_pages):
+        self.client, self.max_pages = client, max_pages
+        self.statuses, self.pages, self.host_wait = [], 0, 0.0
 
-def walk_newer(client, url, params, newest, max_pages):
-    statuses, pages = [], 0
-    while pages < max_pages:
-        response = outbound.get(client, url, params={**params, "min_id": newest})
-        page = page_of(response)
-        pages += 1
-        if not page:
-            break
-        statuses += page
-        newest = max(page, key=id_order)["id"]
-    return statuses, pages
+    def more(self):
+        return self.pages < self.max_pages and not self.host_wait
 
+    def read(self, url, params):
+        response = outbound.get(self.client, url, params=params)
+        page = json_of(response)
+        if not isinstance(page, list):
+            raise SourceError(f"{response.url} did not answer with a list of statuses")
+        self.statuses += page
+        self.pages += 1
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            self.host_wait = seconds_until(response.headers.get("x-ratelimit-reset"))
+        return response, page
 
-def page_of(response):
-    """The statuses of one response; raise RateLimited when the instance's budget is spent."""
-    statuses = json_of(response)
-    if not isinstance(statuses, list):
-        raise SourceError(f"{response.url} did not answer with a list of statuses")
-    if response.headers.get("x-ratelimit-remaining") == "0":
-        raise RateLimited(seconds_until(response.headers.get("x-ratelimit-reset")), "rate-limit budget spent")
-    return statuses
+    def older(self, url, params):
+        while url and self.more():
+            response, _ = self.read(url, params)
+            url, params = response.links.get("next", {}).get("url"), None
+
+    def newer(self, url, params, newest):
+        while self.more():
+            _, page = self.read(url, {**params, "min_id": newest})
+            if not page:
+                break
+            newest = max(page, key=id_order)["id"]
 
 
 def seconds_until(reset):

@@ -1,0 +1,300 @@
+"""A stand-in for the remote platforms the aggregation app reads, for the tests.
+
+Run as `python -m tests.fakes.platforms --port PORT`. It answers like Mastodon
+(timelines, Link pagination, max_id/since_id/min_id, rate-limit headers), Lemmy
+(/api/v3/post/list), PeerTube (/api/v1/videos, channel videos) and RSS/Atom feeds
+(ETag, Last-Modified, 304), from posts a test adds through a control API under /_fake/.
+"""
+
+import argparse
+import hashlib
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+from xml.sax.saxutils import escape
+
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class Store:
+    """Posts per (platform, feed), misbehaviours to play, and the requests seen."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.posts, self.misbehaviours, self.requests, self.next_id = {}, [], [], 1000
+        self.rate_limit_remaining = 300
+
+    def add(self, platform, feed, posts):
+        with self.lock:
+            stored = self.posts.setdefault((platform, feed), [])
+            for post in posts:
+                self.next_id += 1
+                stored.append(complete(post, self.next_id))
+
+    def newest_first(self, platform, feed):
+        with self.lock:
+            return list(reversed(self.posts.get((platform, feed), [])))
+
+    def take_misbehaviour(self, path):
+        with self.lock:
+            for rule in self.misbehaviours:
+                if path.startswith(rule["path_prefix"]) and rule["times"] > 0:
+                    rule["times"] -= 1
+                    return rule
+        return None
+
+
+def complete(post, number):
+    published = post.get("published") or (EPOCH + timedelta(minutes=number)).isoformat().replace("+00:00", "Z")
+    return {
+        "id": str(post.get("id") or number),
+        "number": number,
+        "content": post.get("content", f"<p>Post {number}</p>"),
+        "title": post.get("title", f"Post {number}"),
+        "author": post.get("author", "alice"),
+        "published": published,
+        "media": post.get("media", []),
+        "counts": post.get("counts", {}),
+    }
+
+
+STORE = Store()
+
+
+# --- Mastodon -------------------------------------------------------------------------------
+
+
+def mastodon_feed(path):
+    if path == "/api/v1/timelines/public":
+        return "public"
+    if path.startswith("/api/v1/timelines/tag/"):
+        return "tag:" + path.rsplit("/", 1)[1]
+    if path.startswith("/api/v1/accounts/") and path.endswith("/statuses"):
+        return "account:" + path.split("/")[4]
+    return None
+
+
+def mastodon_page(posts, query):
+    """Mastodon's paging: newest first; min_id gives the page just above it."""
+    limit = min(int(query.get("limit", 20)), 40)
+    number = lambda post: int(post["id"])  # noqa: E731
+    if "max_id" in query:
+        posts = [post for post in posts if number(post) < int(query["max_id"])]
+    if "since_id" in query:
+        posts = [post for post in posts if number(post) > int(query["since_id"])]
+    if "min_id" in query:
+        newer = [post for post in posts if number(post) > int(query["min_id"])]
+        return list(reversed(list(reversed(newer))[:limit]))
+    return posts[:limit]
+
+
+def mastodon_status(base, post):
+    return {
+        "id": post["id"],
+        "created_at": post["published"],
+        "uri": f"{base}/users/{post['author']}/statuses/{post['id']}",
+        "url": f"{base}/@{post['author']}/{post['id']}",
+        "content": post["content"],
+        "visibility": "public",
+        "replies_count": post["counts"].get("replies", 0),
+        "reblogs_count": post["counts"].get("reblogs", 0),
+        "favourites_count": post["counts"].get("favourites", 0),
+        "reblog": None,
+        "account": {"id": "1", "acct": post["author"], "display_name": post["author"].title(), "url": f"{base}/@{post['author']}"},
+        "media_attachments": [{"id": str(index), "type": "image", "url": url} for index, url in enumerate(post["media"])],
+    }
+
+
+def mastodon_links(base, path, page, query):
+    if not page:
+        return None
+    limit = query.get("limit", "20")
+    next_url = f"{base}{path}?{urlencode({'limit': limit, 'max_id': page[-1]['id']})}"
+    prev_url = f"{base}{path}?{urlencode({'limit': limit, 'min_id': page[0]['id']})}"
+    return f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'
+
+
+# --- Lemmy and PeerTube ---------------------------------------------------------------------
+
+
+def lemmy_posts(base, community, query):
+    limit, page = min(int(query.get("limit", 10)), 50), int(query.get("page", 1))
+    posts = STORE.newest_first("lemmy", community)[(page - 1) * limit : page * limit]
+    return {"posts": [lemmy_view(base, community, post) for post in posts]}
+
+
+def lemmy_view(base, community, post):
+    return {
+        "post": {
+            "id": post["number"], "name": post["title"], "body": post["content"], "url": None,
+            "ap_id": f"{base}/post/{post['number']}", "published": post["published"], "thumbnail_url": None,
+        },
+        "creator": {"name": post["author"], "display_name": post["author"].title(), "actor_id": f"{base}/u/{post['author']}"},
+        "community": {"name": community, "actor_id": f"{base}/c/{community}"},
+        "counts": {"score": 1, "comments": 0, "upvotes": 1, "downvotes": 0, **post["counts"]},
+    }
+
+
+def peertube_videos(base, feed, query):
+    start, count = int(query.get("start", 0)), min(int(query.get("count", 15)), 100)
+    videos = STORE.newest_first("peertube", feed)
+    return {"total": len(videos), "data": [peertube_video(base, video) for video in videos[start : start + count]]}
+
+
+def peertube_video(base, post):
+    uuid = f"00000000-0000-4000-8000-{post['number']:012d}"
+    return {
+        "id": post["number"], "uuid": uuid, "shortUUID": str(post["number"]), "name": post["title"],
+        "description": post["content"], "url": f"{base}/w/{post['number']}", "publishedAt": post["published"],
+        "thumbnailPath": f"/lazy-static/thumbnails/{uuid}.jpg", "views": 10, "likes": 1, "dislikes": 0,
+        "account": {"name": post["author"], "displayName": post["author"].title(), "url": f"{base}/a/{post['author']}"},
+        "channel": {"name": "main", "displayName": "Main"},
+    }
+
+
+# --- Feeds ----------------------------------------------------------------------------------
+
+
+def rss(base, name, posts):
+    items = "".join(
+        f"<item><guid>{base}/items/{post['id']}</guid><link>{base}/items/{post['id']}</link>"
+        f"<title>{escape(post['title'])}</title><description>{escape(post['content'])}</description>"
+        f"<author>{escape(post['author'])}</author>"
+        f"<pubDate>{format_datetime(datetime.fromisoformat(post['published'].replace('Z', '+00:00')), usegmt=True)}</pubDate></item>"
+        for post in posts
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title><link>{base}</link><description>{name}</description>{items}</channel></rss>'
+
+
+def atom(base, name, posts):
+    entries = "".join(
+        f"<entry><id>{base}/entries/{post['id']}</id><link href=\"{base}/entries/{post['id']}\"/>"
+        f"<title>{escape(post['title'])}</title><content type=\"html\">{escape(post['content'])}</content>"
+        f"<author><name>{escape(post['author'])}</name></author><updated>{post['published']}</updated>"
+        f"<published>{post['published']}</published></entry>"
+        for post in posts
+    )
+    updated = posts[0]["published"] if posts else EPOCH.isoformat()
+    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>{name}</title>'
+            f"<id>{base}/feeds/{name}</id><updated>{updated}</updated>{entries}</feed>")
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    @property
+    def base(self):
+        return f"http://{self.headers.get('Host')}"
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        if url.path == "/_fake/requests":
+            return self.send_json(200, STORE.requests)
+        STORE.requests.append({"method": "GET", "path": url.path, "query": query, "headers": dict(self.headers), "time": time.time()})
+        if self.misbehaved(url.path):
+            return
+        self.route(url.path, query)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path == "/_fake/posts":
+            STORE.add(body["platform"], body["feed"], body["posts"])
+        elif self.path == "/_fake/misbehave":
+            STORE.misbehaviours.append({"times": 1, **body})
+        elif self.path == "/_fake/reset":
+            STORE.reset()
+        elif self.path == "/_fake/rate-limit":
+            STORE.rate_limit_remaining = body["remaining"]
+        else:
+            return self.send_json(404, {"error": "Record not found"})
+        self.send_json(200, {"ok": True})
+
+    def misbehaved(self, path):
+        rule = STORE.take_misbehaviour(path)
+        if rule is None:
+            return False
+        time.sleep(rule.get("delay") or 0)
+        headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else {}
+        if rule.get("status") is None and rule.get("body") is None:
+            return False
+        self.send_raw(rule.get("status") or 200, (rule.get("body") or '{"error": "Too many requests"}').encode(), "application/json", headers)
+        return True
+
+    def route(self, path, query):
+        feed = mastodon_feed(path)
+        if feed:
+            return self.mastodon(path, feed, query)
+        if path == "/api/v3/post/list":
+            return self.send_json(200, lemmy_posts(self.base, query.get("community_name", ""), query))
+        if path == "/api/v1/videos":
+            return self.send_json(200, peertube_videos(self.base, "instance", query))
+        if path.startswith("/api/v1/video-channels/") and path.endswith("/videos"):
+            return self.send_json(200, peertube_videos(self.base, "channel:" + path.split("/")[4], query))
+        if path.startswith("/feeds/"):
+            return self.feed(path)
+        self.send_json(404, {"error": "Record not found"})
+
+    def mastodon(self, path, feed, query):
+        page = mastodon_page(STORE.newest_first("mastodon", feed), query)
+        STORE.rate_limit_remaining = max(0, STORE.rate_limit_remaining - 1)
+        reset = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+        headers = {
+            "X-RateLimit-Limit": "300",
+            "X-RateLimit-Remaining": str(STORE.rate_limit_remaining),
+            "X-RateLimit-Reset": reset,
+        }
+        link = mastodon_links(self.base, path, page, query)
+        if link:
+            headers["Link"] = link
+        self.send_json(200, [mastodon_status(self.base, post) for post in page], headers)
+
+    def feed(self, path):
+        name, _, kind = path[len("/feeds/"):].rpartition(".")
+        posts = STORE.newest_first(kind, name)
+        document = (rss if kind == "rss" else atom)(self.base, name, posts).encode()
+        etag = '"' + hashlib.sha256(document).hexdigest()[:16] + '"'
+        modified = format_datetime(datetime.fromisoformat(posts[0]["published"].replace("Z", "+00:00")) if posts else EPOCH, usegmt=True)
+        if self.headers.get("If-None-Match") == etag or (not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
+            return self.send_raw(304, b"", None, {"ETag": etag, "Last-Modified": modified})
+        content_type = "application/rss+xml" if kind == "rss" else "application/atom+xml"
+        self.send_raw(200, document, content_type, {"ETag": etag, "Last-Modified": modified})
+
+    def send_json(self, status, body, headers=None):
+        self.send_raw(status, json.dumps(body).encode(), "application/json", headers or {})
+
+    def send_raw(self, status, body, content_type, headers):
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    server = ThreadingHTTPServer(("127.0.0.1", parser.parse_args().port), Handler)
+    server.daemon_threads = True
+    print(f"listening on {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
