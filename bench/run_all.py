@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import api_latency, latency, throughput  # noqa: E402
+from bench import api_latency, ingest, latency, throughput  # noqa: E402
 from bench.common import bench_environment, django_setup  # noqa: E402
 
 
@@ -19,9 +19,12 @@ def main():
         waits = latency.run(env)
         print("API…", flush=True)
         api = api_latency.run(env)
+        print("ingest…", flush=True)
+        posts = ingest.run(env)
     throughput.report(jobs)
     latency.report(waits)
     api_latency.report(api)
+    ingest.report(posts)
 
 
 if __name__ == "__main__":
