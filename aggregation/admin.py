@@ -5,7 +5,7 @@ from jobs.connection import QueueUnavailable
 from jobs.errors import ServiceError
 
 from . import services
-from .models import Fetch, Post, Source
+from .models import Fetch, Notification, Post, Source, Subscription
 
 
 @admin.register(Source)
@@ -70,6 +70,23 @@ class PostAdmin(admin.ModelAdmin):
     list_filter = ["source"]
     search_fields = ["title", "content_text", "author_name", "remote_id"]
     readonly_fields = [field.name for field in Post._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "value", "workspace", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["value", "user__username"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["user", "post", "subscription", "created_at", "read_at"]
+    list_filter = ["read_at"]
+    readonly_fields = [field.name for field in Notification._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -6,14 +6,18 @@ from rest_framework.views import APIView
 from workspaces.apis import WorkspaceScoped
 
 from . import services
-from .models import Post, Source
+from .models import Notification, Post, Source, Subscription
 from .serializers import (
     BulkFetchSerializer,
     FetchRequestSerializer,
     FetchSerializer,
+    MarkReadSerializer,
+    NotificationQuerySerializer,
+    NotificationSerializer,
     PostQuerySerializer,
     PostSerializer,
     SourceSerializer,
+    SubscriptionSerializer,
 )
 
 
@@ -97,3 +101,43 @@ class PostDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return Post.objects.filter(workspace__in=self.user_workspaces())
+
+
+class SubscriptionListCreateApi(WorkspaceScoped, generics.ListAPIView):
+    serializer_class = SubscriptionSerializer
+
+    def get_queryset(self):
+        return Subscription.objects.filter(user=self.request.user, workspace__in=self.user_workspaces())
+
+    def post(self, request):
+        data = SubscriptionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subscription = services.subscription_create(user=request.user, **data.validated_data)
+        return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionDetailApi(WorkspaceScoped, generics.RetrieveDestroyAPIView):
+    serializer_class = SubscriptionSerializer
+
+    def get_queryset(self):
+        return Subscription.objects.filter(user=self.request.user, workspace__in=self.user_workspaces())
+
+
+class NotificationListApi(generics.ListAPIView):
+    serializer_class = NotificationSerializer
+
+    def get_queryset(self):
+        filters = NotificationQuerySerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        notifications = Notification.objects.filter(user=self.request.user).select_related("post", "subscription")
+        if "unread" in filters.validated_data:
+            notifications = notifications.filter(read_at__isnull=filters.validated_data["unread"] == "true")
+        return notifications
+
+
+class NotificationMarkReadApi(APIView):
+    def post(self, request):
+        data = MarkReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        marked = services.notifications_mark_read(user=request.user, ids=data.validated_data.get("ids"))
+        return Response({"marked_read": marked})

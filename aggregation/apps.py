@@ -6,10 +6,19 @@ class AggregationConfig(AppConfig):
     verbose_name = "Aggregation"
 
     def ready(self):
+        from django.db.models import Q
+
         from jobs import reconciler, scheduling
 
         from . import services
         from .models import Fetch
 
         reconciler.track(Fetch, active_statuses=Fetch.ACTIVE_STATUSES, resume=services.fetch_resume)
+        reconciler.track(
+            Fetch,
+            name="aggregation.Fetch:notify",
+            pending=Q(status=Fetch.Status.SUCCEEDED, new_posts__gt=0, notified_at=None),
+            job_field="notify_job_id",
+            resume=services.notify_resume,
+        )
         scheduling.register(services.POLL_PREFIX, services.source_schedules)

@@ -22,3 +22,10 @@ def fetch_run(fetch_id):
 def source_poll(source_id):
     """Scheduled by rq-scheduler every poll_interval: queue a fetch of the source."""
     return services.source_poll(source_id=source_id)
+
+
+def notify_new_posts(fetch_id):
+    """Match a fetch's new posts against its workspace's subscriptions; safe to run twice."""
+    created = services.notify_new_posts(fetch_id=fetch_id)
+    log.info("fetch %s: %s notifications", fetch_id, created)
+    return created

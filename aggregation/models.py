@@ -73,6 +73,9 @@ class Fetch(models.Model):
     new_posts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True)
+    # Matching the new posts against subscriptions is a job of its own (notifications queue).
+    notify_job_id = models.CharField(max_length=64, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +86,10 @@ class Fetch(models.Model):
 
     def __str__(self):
         return f"{self.source} fetch #{self.pk}"
+
+    def new_posts_query(self):
+        """The posts this fetch stored first (an upsert keeps a post's first fetched_at)."""
+        return Post.objects.filter(source_id=self.source_id, fetched_at__gte=self.started_at)
 
 
 class Post(models.Model):
@@ -108,3 +115,50 @@ class Post(models.Model):
 
     def __str__(self):
         return self.title or self.content_text[:60] or self.remote_id
+
+
+class Subscription(models.Model):
+    """A user wants to hear about new posts with a keyword, or by an account."""
+
+    class Kind(models.TextChoices):
+        KEYWORD = "keyword"
+        ACCOUNT = "account"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="subscriptions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=200, help_text="A word or phrase, or an author's name.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace", "kind", "value"], name="subscription_once_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.kind}: {self.value}"
+
+    def matches(self, post):
+        needle = self.value.casefold()
+        if self.kind == self.Kind.KEYWORD:
+            return needle in f"{post.title} {post.content_text}".casefold()
+        return needle == post.author_name.casefold() or needle in post.author_url.casefold()
+
+
+class Notification(models.Model):
+    """A new post matched one of the user's subscriptions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notifications")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="notifications")
+    subscription = models.ForeignKey(Subscription, null=True, on_delete=models.SET_NULL, related_name="notifications")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="notify_once_per_post")]
+
+    def __str__(self):
+        return f"{self.user} ← {self.post}"

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from jobs.serializers import StrictIntegerField, StrictSerializer
 
-from .models import Fetch, Post, Source
+from .models import Fetch, Notification, Post, Source, Subscription
 
 TARGET_HELP = Source._meta.get_field("target").help_text
 
@@ -72,3 +72,30 @@ class PostQuerySerializer(serializers.Serializer):
     source = serializers.IntegerField(min_value=1, required=False)
     q = serializers.CharField(max_length=200, required=False)
     since = serializers.DateTimeField(required=False)
+
+
+class SubscriptionSerializer(StrictSerializer, serializers.ModelSerializer):
+    workspace = serializers.IntegerField(source="workspace_id", required=False)
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "workspace", "kind", "value", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    post = PostSerializer(read_only=True)
+    subscription = serializers.CharField(source="subscription.__str__", default=None, read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "post", "subscription", "created_at", "read_at"]
+
+
+class MarkReadSerializer(StrictSerializer):
+    ids = serializers.ListField(child=StrictIntegerField(min_value=1), required=False, max_length=1000)
+
+
+class NotificationQuerySerializer(serializers.Serializer):
+    # Not a BooleanField: in a query string DRF reads a missing boolean as false.
+    unread = serializers.ChoiceField(choices=["true", "false"], required=False)

@@ -21,7 +21,7 @@ from jobs.outbound import FetchRefused, ResponseTooLarge, new_client
 from jobs.queueing import enqueue, enqueue_many
 from workspaces.services import workspace_for_write, workspaces_of
 
-from .models import Fetch, Post, Source
+from .models import Fetch, Notification, Post, Source, Subscription
 from .sources import RateLimited, SourceError, module_for
 
 log = logging.getLogger("conveyor.aggregation")
@@ -150,9 +150,10 @@ def store_posts(source, posts):
 @transaction.atomic
 def finish_succeeded(fetch, source, result, new_posts):
     now = timezone.now()
+    notify_job_id = enqueue_notify(fetch) if new_posts else ""
     Fetch.objects.filter(pk=fetch.pk).update(
         status=Fetch.Status.SUCCEEDED, pages=result.pages, new_posts=new_posts,
-        last_error="", finished_at=now, updated_at=now,
+        last_error="", finished_at=now, updated_at=now, notify_job_id=notify_job_id,
     )
     Source.objects.filter(pk=source.pk).update(
         cursor=result.cursor, last_fetched_at=now, consecutive_failures=0, last_error="", updated_at=now
@@ -300,3 +301,59 @@ def source_poll(*, source_id):
         return "a fetch is already pending"
     fetch = source_fetch(user=None, source=source, trigger=Fetch.Trigger.SCHEDULE)
     return f"fetch {fetch.pk} queued"
+
+
+# --- notifications ------------------------------------------------------------------------
+
+NOTIFY_QUEUE = "notifications"
+
+
+def enqueue_notify(fetch):
+    from .jobs import notify_new_posts
+
+    return enqueue(notify_new_posts, fetch.pk, queue=NOTIFY_QUEUE, description=f"notify fetch {fetch.pk}")
+
+
+def notify_resume(fetch):
+    """Reconciler: this fetch's new posts were never matched; enqueue the match again."""
+    with transaction.atomic():
+        job_id = enqueue_notify(fetch)
+        updated = Fetch.objects.filter(pk=fetch.pk, notify_job_id=fetch.notify_job_id, notified_at=None).update(
+            notify_job_id=job_id, updated_at=timezone.now()
+        )
+        if not updated:
+            transaction.set_rollback(True)
+
+
+def notify_new_posts(*, fetch_id):
+    """Notify each subscriber of the new posts of a fetch that match them, once per post."""
+    fetch = Fetch.objects.filter(pk=fetch_id, notified_at=None).first()
+    if fetch is None:
+        return 0
+    subscriptions = list(Subscription.objects.filter(workspace_id=fetch.workspace_id))
+    notifications = [
+        Notification(user_id=subscription.user_id, workspace_id=fetch.workspace_id, post=post, subscription=subscription)
+        for post in fetch.new_posts_query()
+        for subscription in subscriptions
+        if subscription.matches(post)
+    ]
+    with transaction.atomic():
+        Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+        Fetch.objects.filter(pk=fetch.pk).update(notified_at=timezone.now(), updated_at=timezone.now())
+    return len(notifications)
+
+
+def subscription_create(*, user, workspace_id=None, kind, value):
+    workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+    subscription, created = Subscription.objects.get_or_create(user=user, workspace=workspace, kind=kind, value=value)
+    if not created:
+        raise ServiceError("You already have this subscription.", fields={"value": ["Already subscribed."]})
+    return subscription
+
+
+def notifications_mark_read(*, user, ids=None):
+    """Mark the user's notifications read: those named, or all. Returns how many changed."""
+    unread = Notification.objects.filter(user=user, read_at=None)
+    if ids is not None:
+        unread = unread.filter(id__in=ids)
+    return unread.update(read_at=timezone.now())

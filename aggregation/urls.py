@@ -10,4 +10,8 @@ urlpatterns = [
     path("sources/<int:pk>/fetches/", apis.SourceFetchListApi.as_view(), name="source-fetches"),
     path("posts/", apis.PostListApi.as_view(), name="post-list"),
     path("posts/<int:pk>", apis.PostDetailApi.as_view(), name="post-detail"),
+    path("subscriptions/", apis.SubscriptionListCreateApi.as_view(), name="subscription-list"),
+    path("subscriptions/<int:pk>", apis.SubscriptionDetailApi.as_view(), name="subscription-detail"),
+    path("notifications/", apis.NotificationListApi.as_view(), name="notification-list"),
+    path("notifications/read", apis.NotificationMarkReadApi.as_view(), name="notification-read"),
 ]

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Callable
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from rq.job import Job
 
@@ -31,19 +32,22 @@ BATCH = 500
 @dataclass(frozen=True)
 class Tracked:
     model: type
-    active_statuses: tuple
+    pending: Q
     resume: Callable
+    job_field: str = "job_id"
 
 
 _tracked: dict[str, Tracked] = {}
 
 
-def track(model, *, active_statuses, resume):
-    """Declare that rows of `model` in `active_statuses` must always have a live job.
+def track(model, *, resume, active_statuses=None, pending=None, job_field="job_id", name=None):
+    """Declare that rows of `model` that are pending must always have a live job.
 
-    The model needs `job_id` and `updated_at` fields; `resume(row)` enqueues its job again.
+    Pending means in one of `active_statuses`, or matching the Q object `pending`. The
+    model needs `updated_at` and the job id field; `resume(row)` enqueues its job again.
     """
-    _tracked[model._meta.label] = Tracked(model, tuple(active_statuses), resume)
+    condition = pending if pending is not None else Q(status__in=list(active_statuses))
+    _tracked[name or model._meta.label] = Tracked(model, condition, resume, job_field)
 
 
 def job_liveness(job_ids, connection):
@@ -65,17 +69,19 @@ def job_liveness(job_ids, connection):
 
 def stale_rows(tracked, grace):
     cutoff = timezone.now() - timedelta(seconds=grace)
-    rows = tracked.model.objects.filter(status__in=tracked.active_statuses, updated_at__lt=cutoff)
+    rows = tracked.model.objects.filter(tracked.pending, updated_at__lt=cutoff)
     return list(rows.order_by("updated_at")[:BATCH])
 
 
 def reconcile_model(tracked, connection, grace):
     rows = stale_rows(tracked, grace)
-    liveness = job_liveness([row.job_id for row in rows if row.job_id], connection)
+    job_ids = {row.pk: getattr(row, tracked.job_field) for row in rows}
+    liveness = job_liveness([job_id for job_id in job_ids.values() if job_id], connection)
     resumed = 0
     for row in rows:
-        if not liveness.get(row.job_id):
-            log.warning("%s %s is %s with no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, row.status, row.job_id or "none")
+        job_id = job_ids[row.pk]
+        if not liveness.get(job_id):
+            log.warning("%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none")
             tracked.resume(row)
             resumed += 1
     return resumed
