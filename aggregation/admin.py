@@ -5,7 +5,7 @@ from jobs.connection import QueueUnavailable
 from jobs.errors import ServiceError
 
 from . import services
-from .models import Fetch, Notification, Post, Source, Subscription
+from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
 
 @admin.register(Source)
@@ -87,6 +87,26 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["user", "post", "subscription", "created_at", "read_at"]
     list_filter = ["read_at"]
     readonly_fields = [field.name for field in Notification._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(UserAction)
+class UserActionAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "action", "post", "status", "attempts", "last_error", "created_at"]
+    list_filter = ["status", "action"]
+    readonly_fields = [field.name for field in UserAction._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RemoteAccount)
+class RemoteAccountAdmin(admin.ModelAdmin):
+    list_display = ["user", "host", "created_at"]
+    exclude = ["credentials"]
+    readonly_fields = ["user", "workspace", "host", "created_at"]
 
     def has_add_permission(self, request):
         return False

@@ -6,8 +6,9 @@ from rest_framework.views import APIView
 from workspaces.apis import WorkspaceScoped
 
 from . import services
-from .models import Notification, Post, Source, Subscription
+from .models import Notification, Post, RemoteAccount, Source, Subscription, UserAction
 from .serializers import (
+    ActionRequestSerializer,
     BulkFetchSerializer,
     FetchRequestSerializer,
     FetchSerializer,
@@ -16,8 +17,10 @@ from .serializers import (
     NotificationSerializer,
     PostQuerySerializer,
     PostSerializer,
+    RemoteAccountSerializer,
     SourceSerializer,
     SubscriptionSerializer,
+    UserActionSerializer,
 )
 
 
@@ -141,3 +144,55 @@ class NotificationMarkReadApi(APIView):
         data.is_valid(raise_exception=True)
         marked = services.notifications_mark_read(user=request.user, ids=data.validated_data.get("ids"))
         return Response({"marked_read": marked})
+
+
+class RemoteAccountListCreateApi(generics.ListAPIView):
+    serializer_class = RemoteAccountSerializer
+
+    def get_queryset(self):
+        return RemoteAccount.objects.filter(user=self.request.user)
+
+    def post(self, request):
+        data = RemoteAccountSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = services.remote_account_connect(
+            user=request.user,
+            instance_url=data.validated_data["instance"],
+            access_token=data.validated_data["access_token"],
+            workspace_id=data.validated_data.get("workspace_id"),
+        )
+        return Response(RemoteAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class RemoteAccountDetailApi(generics.RetrieveDestroyAPIView):
+    serializer_class = RemoteAccountSerializer
+
+    def get_queryset(self):
+        return RemoteAccount.objects.filter(user=self.request.user)
+
+
+class PostActionApi(WorkspaceScoped, generics.GenericAPIView):
+    def get_queryset(self):
+        return Post.objects.filter(workspace__in=self.user_workspaces()).select_related("source")
+
+    def post(self, request, pk):
+        post = self.get_object()
+        data = ActionRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_action = services.post_act(user=request.user, post=post, **data.validated_data)
+        body = UserActionSerializer(user_action, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])})
+
+
+class UserActionListApi(generics.ListAPIView):
+    serializer_class = UserActionSerializer
+
+    def get_queryset(self):
+        return UserAction.objects.filter(user=self.request.user)
+
+
+class UserActionDetailApi(generics.RetrieveAPIView):
+    serializer_class = UserActionSerializer
+
+    def get_queryset(self):
+        return UserAction.objects.filter(user=self.request.user)

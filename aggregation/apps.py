@@ -11,7 +11,7 @@ class AggregationConfig(AppConfig):
         from jobs import reconciler, scheduling
 
         from . import services
-        from .models import Fetch
+        from .models import Fetch, UserAction
 
         reconciler.track(Fetch, active_statuses=Fetch.ACTIVE_STATUSES, resume=services.fetch_resume)
         reconciler.track(
@@ -21,4 +21,5 @@ class AggregationConfig(AppConfig):
             job_field="notify_job_id",
             resume=services.notify_resume,
         )
+        reconciler.track(UserAction, active_statuses=UserAction.ACTIVE_STATUSES, resume=services.action_resume)
         scheduling.register(services.POLL_PREFIX, services.source_schedules)

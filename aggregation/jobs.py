@@ -29,3 +29,11 @@ def notify_new_posts(fetch_id):
     created = services.notify_new_posts(fetch_id=fetch_id)
     log.info("fetch %s: %s notifications", fetch_id, created)
     return created
+
+
+def action_run(action_id):
+    """Like, boost or reply on the remote instance in the user's name; safe to run twice."""
+    attempt = current_attempt()
+    outcome = services.action_run(action_id=action_id, job_id=attempt.job_id, last_attempt=attempt.last)
+    log.info("job %s: action %s: %s", attempt.job_id, action_id, outcome)
+    return outcome

@@ -3,6 +3,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import models
 
+from jobs.secrets import EncryptedJSONField
 from workspaces.models import Workspace
 
 
@@ -162,3 +163,57 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.user} ← {self.post}"
+
+
+class RemoteAccount(models.Model):
+    """A user's access token on a remote instance, used to act there in their name."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="remote_accounts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remote_accounts")
+    host = models.CharField(max_length=255, help_text="The instance, e.g. mastodon.social.")
+    credentials = EncryptedJSONField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["host"]
+        constraints = [models.UniqueConstraint(fields=["user", "host"], name="one_account_per_instance")]
+
+    def __str__(self):
+        return f"{self.user} on {self.host}"
+
+
+class UserAction(models.Model):
+    """Like, boost or reply to a post on its platform, in the user's name."""
+
+    class Action(models.TextChoices):
+        LIKE = "like"
+        BOOST = "boost"
+        REPLY = "reply"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="user_actions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="user_actions")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="user_actions")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    remote_id = models.CharField(max_length=100, blank=True, help_text="The remote status it made, for replies.")
+    last_error = models.TextField(blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} {self.post_id} by {self.user}"

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from jobs.serializers import StrictIntegerField, StrictSerializer
 
-from .models import Fetch, Notification, Post, Source, Subscription
+from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
 TARGET_HELP = Source._meta.get_field("target").help_text
 
@@ -99,3 +99,35 @@ class MarkReadSerializer(StrictSerializer):
 class NotificationQuerySerializer(serializers.Serializer):
     # Not a BooleanField: in a query string DRF reads a missing boolean as false.
     unread = serializers.ChoiceField(choices=["true", "false"], required=False)
+
+
+class RemoteAccountSerializer(StrictSerializer, serializers.ModelSerializer):
+    instance = serializers.URLField(write_only=True, max_length=500)
+    access_token = serializers.CharField(write_only=True, max_length=500)
+    workspace = serializers.IntegerField(source="workspace_id", required=False)
+
+    class Meta:
+        model = RemoteAccount
+        fields = ["id", "workspace", "host", "instance", "access_token", "created_at"]
+        read_only_fields = ["id", "host", "created_at"]
+
+
+class ActionRequestSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=UserAction.Action.choices)
+    text = serializers.CharField(max_length=5000, required=False, default="")
+
+    def validate(self, data):
+        if data["action"] == UserAction.Action.REPLY and not data["text"].strip():
+            raise serializers.ValidationError({"text": ["A reply needs text."]})
+        if data["action"] != UserAction.Action.REPLY and data["text"]:
+            raise serializers.ValidationError({"text": ["Only replies take text."]})
+        return data
+
+
+class UserActionSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="action-detail")
+
+    class Meta:
+        model = UserAction
+        fields = ["id", "url", "post", "action", "text", "status", "attempts", "remote_id", "last_error",
+                  "created_at", "finished_at"]

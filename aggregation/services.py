@@ -6,6 +6,7 @@ one job that claims it. Posts are upserted in bulk, once per (source, remote id)
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -21,8 +22,8 @@ from jobs.outbound import FetchRefused, ResponseTooLarge, new_client
 from jobs.queueing import enqueue, enqueue_many
 from workspaces.services import workspace_for_write, workspaces_of
 
-from .models import Fetch, Notification, Post, Source, Subscription
-from .sources import RateLimited, SourceError, module_for
+from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
+from .sources import RateLimited, Refused, SourceError, mastodon, module_for
 
 log = logging.getLogger("conveyor.aggregation")
 
@@ -114,7 +115,7 @@ def fetch_run(*, fetch_id, job_id, last_attempt):
             )
     except RateLimited as exc:
         return wait_for_remote(fetch, exc.seconds)
-    except (FetchRefused, ValueError) as exc:
+    except (FetchRefused, Refused, ValueError) as exc:
         return finish_failed(fetch, str(exc))
     except TRANSIENT as exc:
         record_transient_failure(fetch, describe(exc), final=last_attempt)
@@ -357,3 +358,104 @@ def notifications_mark_read(*, user, ids=None):
     if ids is not None:
         unread = unread.filter(id__in=ids)
     return unread.update(read_at=timezone.now())
+
+
+# --- acting on posts in the user's name ---------------------------------------------------
+
+ACTION_QUEUE = "user-actions"
+
+
+def remote_account_connect(*, user, instance_url, access_token, workspace_id=None):
+    """Store (or replace) the user's token for an instance, encrypted."""
+    workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+    host = urlsplit(instance_url).netloc.lower()
+    account, _ = RemoteAccount.objects.update_or_create(
+        user=user, host=host, defaults={"workspace": workspace, "credentials": {"access_token": access_token}}
+    )
+    return account
+
+
+def post_act(*, user, post, action, text=""):
+    """Queue an action on a post. Liking or boosting again returns the pending or done action."""
+    if post.source.platform != Source.Platform.MASTODON:
+        raise ServiceError("Actions are available on Mastodon posts only.", fields={"action": ["Not supported here."]})
+    if not RemoteAccount.objects.filter(user=user, host=post.source.host).exists():
+        raise ServiceError(
+            f"Connect your account on {post.source.host} first.", code="no_remote_account",
+            fields={"action": [f"No account on {post.source.host}."]},
+        )
+    if action != UserAction.Action.REPLY:
+        existing = UserAction.objects.filter(user=user, post=post, action=action).exclude(status=UserAction.Status.FAILED).first()
+        if existing:
+            return existing
+    ensure_available()
+    with transaction.atomic():
+        user_action = UserAction.objects.create(workspace_id=post.workspace_id, user=user, post=post, action=action, text=text)
+        user_action.job_id = enqueue_action(user_action)
+        user_action.save(update_fields=["job_id"])
+    return user_action
+
+
+def enqueue_action(user_action, delay=None):
+    from .jobs import action_run
+
+    host = user_action.post.source.host
+    return enqueue(action_run, user_action.pk, queue=ACTION_QUEUE, rate_key=host, delay=delay,
+                   description=f"{user_action.action} post {user_action.post_id}")
+
+
+def action_run(*, action_id, job_id, last_attempt):
+    """Do the action on the remote instance, if `job_id` holds it. Safe to run twice."""
+    claimed = UserAction.objects.filter(pk=action_id, job_id=job_id, status=UserAction.Status.QUEUED).update(
+        status=UserAction.Status.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
+    if not claimed:
+        return "nothing to do"
+    user_action = UserAction.objects.select_related("post__source").get(pk=action_id)
+    post = user_action.post
+    account = RemoteAccount.objects.get(user_id=user_action.user_id, host=post.source.host)
+    try:
+        with new_client() as client:
+            remote_id = mastodon.act(
+                client, post.source.url, account.credentials["access_token"], action=user_action.action,
+                status_id=post.remote_id, text=user_action.text, idempotency_key=f"conveyor-action-{user_action.pk}",
+            )
+    except RateLimited as exc:
+        return action_wait(user_action, exc.seconds)
+    except (FetchRefused, Refused) as exc:
+        return action_finish(user_action, UserAction.Status.FAILED, last_error=str(exc))
+    except TRANSIENT as exc:
+        final = last_attempt
+        action_finish(user_action, UserAction.Status.FAILED if final else UserAction.Status.QUEUED, last_error=describe(exc))
+        raise
+    return action_finish(user_action, UserAction.Status.SUCCEEDED, remote_id=remote_id, last_error="")
+
+
+def action_finish(user_action, status, **changes):
+    done = status in (UserAction.Status.SUCCEEDED, UserAction.Status.FAILED)
+    UserAction.objects.filter(pk=user_action.pk).update(
+        status=status, updated_at=timezone.now(), finished_at=timezone.now() if done else None, **changes
+    )
+    log.info("action %s (%s post %s): %s", user_action.pk, user_action.action, user_action.post_id, status)
+    return status
+
+
+def action_wait(user_action, seconds):
+    ratelimit.block(ratelimit.limiter_key(ACTION_QUEUE, user_action.post.source.host), seconds)
+    with transaction.atomic():
+        job_id = enqueue_action(user_action, delay=seconds)
+        UserAction.objects.filter(pk=user_action.pk).update(
+            status=UserAction.Status.QUEUED, job_id=job_id, attempts=F("attempts") - 1, updated_at=timezone.now()
+        )
+    return f"waiting {seconds:.0f}s"
+
+
+def action_resume(user_action):
+    """Reconciler: this action has no live job; give it a new one."""
+    with transaction.atomic():
+        job_id = enqueue_action(user_action)
+        resumed = UserAction.objects.filter(
+            pk=user_action.pk, job_id=user_action.job_id, status__in=UserAction.ACTIVE_STATUSES
+        ).update(status=UserAction.Status.QUEUED, job_id=job_id, updated_at=timezone.now())
+        if not resumed:
+            transaction.set_rollback(True)

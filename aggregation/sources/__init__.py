@@ -19,6 +19,10 @@ class SourceError(Exception):
     """The remote answered badly (5xx, malformed body): worth retrying."""
 
 
+class Refused(Exception):
+    """The remote refused for good (401, 403, 404, 422): retrying will not help."""
+
+
 class RateLimited(Exception):
     """The remote asked us to slow down: wait `seconds`, use no attempt."""
 
@@ -80,10 +84,15 @@ def retry_after_seconds(value, default=60.0):
         return default
 
 
+PERMANENT = {400, 401, 403, 404, 410, 422}
+
+
 def check_response(response):
-    """Raise RateLimited on 429, SourceError on any other failure."""
+    """Raise RateLimited on 429, Refused when retrying cannot help, SourceError otherwise."""
     if response.status_code == 429:
         raise RateLimited(retry_after_seconds(response.headers.get("retry-after")), f"429 from {response.url.host}")
+    if response.status_code in PERMANENT:
+        raise Refused(f"{response.status_code} from {response.url}: {response.text[:200]}")
     if response.status_code >= 400:
         raise SourceError(f"{response.status_code} from {response.url}")
 

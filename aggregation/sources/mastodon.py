@@ -111,3 +111,27 @@ def normalize(status):
             "favourites": shown.get("favourites_count", 0),
         },
     )
+
+
+# --- acting in a user's name -----------------------------------------------------------------
+
+ACTION_PATHS = {"like": "/api/v1/statuses/{id}/favourite", "boost": "/api/v1/statuses/{id}/reblog"}
+
+
+def act(client, base_url, token, *, action, status_id, text="", idempotency_key=""):
+    """Like, boost or reply; return the id of the status the instance answers with.
+
+    Liking or boosting twice is a no-op on Mastodon; a reply carries an Idempotency-Key,
+    so a retried reply is not posted twice.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    base = base_url.rstrip("/")
+    if action == "reply":
+        url, body = f"{base}/api/v1/statuses", {"status": text, "in_reply_to_id": status_id}
+        headers["Idempotency-Key"] = idempotency_key
+    else:
+        url, body = base + ACTION_PATHS[action].format(id=status_id), {}
+    outbound.refuse_private(url)
+    response = client.post(url, json=body, headers=headers)
+    answer = json_of(response)
+    return str(answer.get("id", "")) if isinstance(answer, dict) else ""

@@ -31,6 +31,7 @@ class Store:
     def reset(self):
         self.posts, self.misbehaviours, self.requests, self.next_id = {}, [], [], 1000
         self.rate_limit_remaining = 300
+        self.replies = {}
 
     def add(self, platform, feed, posts):
         with self.lock:
@@ -42,6 +43,14 @@ class Store:
     def newest_first(self, platform, feed):
         with self.lock:
             return list(reversed(self.posts.get((platform, feed), [])))
+
+    def reply_id(self, idempotency_key):
+        """The same key always gets the same status: a retried reply is posted once."""
+        with self.lock:
+            if idempotency_key not in self.replies:
+                self.next_id += 1
+                self.replies[idempotency_key] = str(self.next_id)
+            return self.replies[idempotency_key]
 
     def take_misbehaviour(self, path):
         with self.lock:
@@ -218,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if not self.path.startswith("/_fake/"):
+            return self.mastodon_action(body)
         if self.path == "/_fake/posts":
             STORE.add(body["platform"], body["feed"], body["posts"])
         elif self.path == "/_fake/misbehave":
@@ -229,6 +240,22 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return self.send_json(404, {"error": "Record not found"})
         self.send_json(200, {"ok": True})
+
+    def mastodon_action(self, body):
+        """Favourite, reblog (idempotent) or post a reply (deduplicated by Idempotency-Key)."""
+        path = urlsplit(self.path).path
+        STORE.requests.append({"method": "POST", "path": path, "query": body, "headers": dict(self.headers), "time": time.time()})
+        if self.misbehaved(path):
+            return
+        if not self.headers.get("Authorization", "").startswith("Bearer "):
+            return self.send_json(401, {"error": "The access token is invalid"})
+        parts = path.strip("/").split("/")
+        if path == "/api/v1/statuses":
+            return self.send_json(200, {"id": STORE.reply_id(self.headers.get("Idempotency-Key")), "content": body.get("status"),
+                                        "in_reply_to_id": body.get("in_reply_to_id")})
+        if len(parts) == 5 and parts[:3] == ["api", "v1", "statuses"] and parts[4] in ("favourite", "reblog"):
+            return self.send_json(200, {"id": parts[3], parts[4] + "d": True})
+        self.send_json(404, {"error": "Record not found"})
 
     def misbehaved(self, path):
         rule = STORE.take_misbehaviour(path)
