@@ -29,6 +29,9 @@ class Source(models.Model):
     )
     enabled = models.BooleanField(default=True)
     poll_interval = models.PositiveIntegerField(default=900, help_text="Seconds between two scheduled fetches.")
+    poll_cron = models.CharField(
+        max_length=100, blank=True, help_text='A cron expression in UTC ("*/15 * * * *"); replaces the interval.'
+    )
     cursor = models.JSONField(default=dict, blank=True, help_text="Where the next fetch starts (newest id, ETag…).")
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

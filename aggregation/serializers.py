@@ -1,3 +1,4 @@
+from croniter import croniter
 from rest_framework import serializers
 
 from jobs.serializers import StrictIntegerField, StrictSerializer
@@ -15,7 +16,7 @@ class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = Source
         fields = [
-            "id", "workspace", "name", "platform", "url", "target", "enabled", "poll_interval", "host",
+            "id", "workspace", "name", "platform", "url", "target", "enabled", "poll_interval", "poll_cron", "host",
             "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at"]
@@ -26,6 +27,8 @@ class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
         problem = target_problem(platform, target)
         if problem:
             raise serializers.ValidationError({"target": [problem]})
+        if data.get("poll_cron") and not croniter.is_valid(data["poll_cron"]):
+            raise serializers.ValidationError({"poll_cron": ["Not a cron expression (five fields, e.g. */15 * * * *)."]})
         return data
 
 

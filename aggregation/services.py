@@ -266,13 +266,13 @@ def poll_job_id(source_id):
 def source_periodic(source):
     return scheduling.Periodic(
         poll_job_id(source.pk), "aggregation.jobs.source_poll", source.poll_interval,
-        queue=QUEUE, args=(source.pk,), jitter=True,
+        queue=QUEUE, args=(source.pk,), jitter=True, cron=source.poll_cron,
     )
 
 
 def source_schedules():
     """Every enabled source's poll, for the scheduler's periodic sync."""
-    return [source_periodic(source) for source in Source.objects.filter(enabled=True).only("id", "poll_interval")]
+    return [source_periodic(source) for source in Source.objects.filter(enabled=True).only("id", "poll_interval", "poll_cron")]
 
 
 def source_schedule_sync(source):

@@ -33,6 +33,8 @@ class Periodic:
     interval: int
     queue: str = MAINTENANCE_QUEUE
     args: tuple = ()
+    # A cron expression ("*/15 * * * *", UTC) replaces the interval when given.
+    cron: str = ""
     # Start at a random point of the first interval, so that a restart or a sync does
     # not fire every source at once.
     jitter: bool = False
@@ -60,39 +62,49 @@ def get_scheduler(connection=None):
 
 
 def ensure(scheduler, periodic):
-    """Schedule `periodic` unless it is already scheduled with the same interval."""
-    if periodic.job_id in scheduler and interval_of(scheduler, periodic.job_id) == periodic.interval:
+    """Schedule `periodic` unless it is already scheduled the same way."""
+    if periodic.job_id in scheduler and timing_of(scheduler, periodic.job_id) == timing(periodic):
         return False
     scheduler.cancel(periodic.job_id)
+    policy = policy_for(periodic.queue)
+    options = {
+        "args": list(periodic.args),
+        "id": periodic.job_id,
+        "queue_name": periodic.queue,
+        "timeout": policy.timeout,
+        "result_ttl": policy.finished_ttl,
+        # Scheduling work is not a start the queue's rate limit should count.
+        "meta": {"rate_limited": False},
+    }
+    if periodic.cron:
+        scheduler.cron(periodic.cron, periodic.func, **options)
+    else:
+        scheduler.schedule(first_run(periodic), periodic.func, interval=periodic.interval, **options)
+    log.info("scheduled %s: %s", periodic.job_id, timing(periodic))
+    return True
+
+
+def first_run(periodic):
     first = datetime.now(timezone.utc)
     if periodic.jitter:
         first += timedelta(seconds=random.uniform(0, periodic.interval))
-    policy = policy_for(periodic.queue)
-    scheduler.schedule(
-        first,
-        periodic.func,
-        args=list(periodic.args),
-        id=periodic.job_id,
-        interval=periodic.interval,
-        queue_name=periodic.queue,
-        timeout=policy.timeout,
-        result_ttl=policy.finished_ttl,
-        # Scheduling work is not a start the queue's rate limit should count.
-        meta={"rate_limited": False},
-    )
-    log.info("scheduled %s every %ss", periodic.job_id, periodic.interval)
-    return True
+    return first
+
+
+def timing(periodic):
+    return f"cron {periodic.cron}" if periodic.cron else f"every {periodic.interval}s"
+
+
+def timing_of(scheduler, job_id):
+    try:
+        meta = Job.fetch(job_id, connection=scheduler.connection).meta
+    except Exception:
+        return None
+    return f"cron {meta['cron_string']}" if meta.get("cron_string") else f"every {meta.get('interval')}s"
 
 
 def unschedule(job_id, connection=None):
     get_scheduler(connection).cancel(job_id)
-
-
-def interval_of(scheduler, job_id):
-    try:
-        return Job.fetch(job_id, connection=scheduler.connection).meta.get("interval")
-    except Exception:
-        return None
 
 
 def sync_provider(scheduler, prefix, provider):

@@ -4,7 +4,6 @@ import pytest
 
 from aggregation.models import Post, UserAction
 from jobs.queueing import get_queue
-from tests.aggregation.test_fetching import fresh_remote, remote, source_for  # noqa: F401 (fixtures)
 
 TOKEN = "token-secret-of-alice-0123456789"
 

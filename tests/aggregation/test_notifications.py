@@ -5,7 +5,6 @@ import pytest
 from aggregation.models import Fetch, Notification
 from jobs import reconciler
 from jobs.connection import get_redis
-from tests.aggregation.test_fetching import fresh_remote, remote, source_for  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def scheduled(source_id):
     score = get_redis().zscore(scheduler.scheduled_jobs_key, job_id)
     if score is None:
         return None
-    return score, Job.fetch(job_id, connection=get_redis()).meta["interval"]
+    return score, Job.fetch(job_id, connection=get_redis()).meta.get("interval")
 
 
 def create_source(api, **extra):
@@ -46,6 +46,18 @@ def test_editing_a_source_changes_its_schedule_at_once(api):
     assert scheduled(source_id)[1] == 120
     assert api.client.delete(f"/api/v1/sources/{source_id}").status_code == 204
     assert scheduled(source_id) is None
+
+
+def test_a_cron_expression_replaces_the_interval(api):
+    source_id = create_source(api, poll_cron="*/15 * * * *")
+    job = Job.fetch(services.poll_job_id(source_id), connection=get_redis())
+    assert job.meta["cron_string"] == "*/15 * * * *"
+    due = datetime.fromtimestamp(get_redis().zscore(scheduling.get_scheduler().scheduled_jobs_key, job.id), timezone.utc)
+    assert due.minute % 15 == 0 and due.second == 0
+    api.client.patch(f"/api/v1/sources/{source_id}", json={"poll_cron": ""})
+    assert scheduled(source_id)[1] == 600
+    bad = api.client.patch(f"/api/v1/sources/{source_id}", json={"poll_cron": "every day"})
+    assert bad.status_code == 400 and "poll_cron" in bad.json()["error"]["fields"]
 
 
 def test_the_scheduler_rebuilds_lost_schedules_from_the_database(api):
