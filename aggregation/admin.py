@@ -8,6 +8,16 @@ from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """Rows the system writes (fetches, posts, notifications, actions): shown, never edited."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     list_display = ["name", "platform", "host", "enabled", "last_fetched_at", "consecutive_failures", "posts_count", "last_error"]
@@ -55,24 +65,16 @@ class SourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Fetch)
-class FetchAdmin(admin.ModelAdmin):
+class FetchAdmin(RecordAdmin):
     list_display = ["id", "source", "trigger", "status", "attempts", "new_posts", "pages", "run_after", "last_error"]
     list_filter = ["status", "trigger"]
-    readonly_fields = [field.name for field in Fetch._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(RecordAdmin):
     list_display = ["__str__", "source", "author_name", "published_at"]
     list_filter = ["source"]
     search_fields = ["title", "content_text", "author_name", "remote_id"]
-    readonly_fields = [field.name for field in Post._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Subscription)
@@ -83,23 +85,15 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(RecordAdmin):
     list_display = ["user", "post", "subscription", "created_at", "read_at"]
     list_filter = ["read_at"]
-    readonly_fields = [field.name for field in Notification._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(UserAction)
-class UserActionAdmin(admin.ModelAdmin):
+class UserActionAdmin(RecordAdmin):
     list_display = ["id", "user", "action", "post", "status", "attempts", "last_error", "created_at"]
     list_filter = ["status", "action"]
-    readonly_fields = [field.name for field in UserAction._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(RemoteAccount)

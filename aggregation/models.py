@@ -51,14 +51,19 @@ class Source(models.Model):
         return urlsplit(self.url).netloc.lower()
 
 
+class RunStatus(models.TextChoices):
+    """The life of a row that one job at a time carries out."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class Fetch(models.Model):
     """One fetch of a source: asked for by a user (maybe delayed) or by the schedule."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+    Status = RunStatus
 
     class Trigger(models.TextChoices):
         MANUAL = "manual"
@@ -193,12 +198,7 @@ class UserAction(models.Model):
         BOOST = "boost"
         REPLY = "reply"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-
+    Status = RunStatus
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="user_actions")
