@@ -23,7 +23,7 @@ from jobs.queueing import enqueue, enqueue_many
 from workspaces.services import workspace_for_write, workspaces_of
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
-from .sources import RateLimited, Refused, SourceError, mastodon, module_for
+from .sources import RateLimited, Refused, SourceError, module_for
 
 log = logging.getLogger("conveyor.aggregation")
 
@@ -375,10 +375,19 @@ def remote_account_connect(*, user, instance_url, access_token, workspace_id=Non
     return account
 
 
+# What each platform lets a user do: Lemmy and PeerTube have no boost.
+ACTIONS = {
+    Source.Platform.MASTODON: {"like", "boost", "reply"},
+    Source.Platform.LEMMY: {"like", "reply"},
+    Source.Platform.PEERTUBE: {"like", "reply"},
+}
+
+
 def post_act(*, user, post, action, text=""):
     """Queue an action on a post. Liking or boosting again returns the pending or done action."""
-    if post.source.platform != Source.Platform.MASTODON:
-        raise ServiceError("Actions are available on Mastodon posts only.", fields={"action": ["Not supported here."]})
+    if action not in ACTIONS.get(post.source.platform, ()):
+        platform = post.source.get_platform_display()
+        raise ServiceError(f"{platform} posts cannot be given a {action}.", fields={"action": ["Not supported here."]})
     if not RemoteAccount.objects.filter(user=user, host=post.source.host).exists():
         raise ServiceError(
             f"Connect your account on {post.source.host} first.", code="no_remote_account",
@@ -416,7 +425,7 @@ def action_run(*, action_id, job_id, last_attempt):
     account = RemoteAccount.objects.get(user_id=user_action.user_id, host=post.source.host)
     try:
         with new_client() as client:
-            remote_id = mastodon.act(
+            remote_id = module_for(post.source.platform).act(
                 client, post.source.url, account.credentials["access_token"], action=user_action.action,
                 status_id=post.remote_id, text=user_action.text, idempotency_key=f"conveyor-action-{user_action.pk}",
             )
@@ -425,10 +434,22 @@ def action_run(*, action_id, job_id, last_attempt):
     except (FetchRefused, Refused) as exc:
         return action_finish(user_action, UserAction.Status.FAILED, last_error=str(exc))
     except TRANSIENT as exc:
-        final = last_attempt
-        action_finish(user_action, UserAction.Status.FAILED if final else UserAction.Status.QUEUED, last_error=describe(exc))
+        if not safe_to_retry(user_action, exc):
+            error = f"{describe(exc)} (not retried: the reply may have been posted)"
+            return action_finish(user_action, UserAction.Status.FAILED, last_error=error)
+        status = UserAction.Status.FAILED if last_attempt else UserAction.Status.QUEUED
+        action_finish(user_action, status, last_error=describe(exc))
         raise
     return action_finish(user_action, UserAction.Status.SUCCEEDED, remote_id=remote_id, last_error="")
+
+
+def safe_to_retry(user_action, exc):
+    """Likes are idempotent everywhere, Mastodon replies carry an Idempotency-Key; a
+    Lemmy or PeerTube reply is retried only if the request never reached the instance,
+    so that it cannot be posted twice."""
+    if user_action.action != UserAction.Action.REPLY or user_action.post.source.platform == Source.Platform.MASTODON:
+        return True
+    return isinstance(exc, httpx.ConnectError)
 
 
 def action_finish(user_action, status, **changes):

@@ -53,3 +53,19 @@ def normalize(view):
 
 
 IMAGE_TYPES = {"jpg", "jpeg", "png", "gif", "webp"}
+
+
+# --- acting in a user's name -----------------------------------------------------------------
+
+
+def act(client, base_url, token, *, action, status_id, text="", idempotency_key=""):
+    """Upvote a post or comment on it; return the id of what the instance made."""
+    base, headers = base_url.rstrip("/"), {"Authorization": f"Bearer {token}"}
+    if action == "like":
+        url, body = f"{base}/api/v3/post/like", {"post_id": int(status_id), "score": 1}
+    else:
+        url, body = f"{base}/api/v3/comment", {"post_id": int(status_id), "content": text}
+    outbound.refuse_private(url)
+    answer = json_of(client.post(url, json=body, headers=headers))
+    made = answer.get("comment_view") or answer.get("post_view") or {}
+    return str((made.get("comment") or made.get("post") or {}).get("id", ""))

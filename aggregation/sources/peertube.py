@@ -55,3 +55,23 @@ def normalize(source, video):
         media=[source.url.rstrip("/") + thumbnail] if thumbnail else [],
         counts={key: video.get(key, 0) for key in ("views", "likes", "dislikes")},
     )
+
+
+# --- acting in a user's name -----------------------------------------------------------------
+
+
+def act(client, base_url, token, *, action, status_id, text="", idempotency_key=""):
+    """Like a video (PUT, idempotent) or comment on it; return the comment's id."""
+    base, headers = base_url.rstrip("/"), {"Authorization": f"Bearer {token}"}
+    if action == "like":
+        url = f"{base}/api/v1/videos/{status_id}/rate"
+        outbound.refuse_private(url)
+        response = client.put(url, json={"rating": "like"}, headers=headers)
+        if response.status_code == 204:
+            return ""
+        json_of(response)
+        return ""
+    url = f"{base}/api/v1/videos/{status_id}/comment-threads"
+    outbound.refuse_private(url)
+    answer = json_of(client.post(url, json={"text": text}, headers=headers))
+    return str((answer.get("comment") or {}).get("id", ""))

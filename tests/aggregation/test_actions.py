@@ -90,3 +90,48 @@ def test_acting_needs_an_account_on_the_instance(api, post_id):
 
 def test_another_workspace_cannot_act_on_a_post(other_api, post_id):
     assert other_api.post(f"/api/v1/posts/{post_id}/actions", {"action": "like"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "platform, target, feed, like_path, reply_path",
+    [
+        ("lemmy", "python", "python", "/api/v3/post/like", "/api/v3/comment"),
+        ("peertube", "instance", "instance", "/api/v1/videos/", "/api/v1/videos/"),
+    ],
+)
+def test_lemmy_and_peertube_posts_can_be_liked_and_replied_to_but_not_boosted(
+    api, remote, source_for, run_worker_burst, platform, target, feed, like_path, reply_path
+):
+    remote.add_posts(platform, feed, [{"content": "hi"}])
+    source_id = source_for(platform, target)
+    api.post(f"/api/v1/sources/{source_id}/fetch", {})
+    run_worker_burst("content-aggregation")
+    post_id = Post.objects.get(source_id=source_id).pk
+    api.post("/api/v1/accounts/", {"instance": remote.url, "access_token": TOKEN})
+
+    assert act(api, post_id, action="boost").status_code == 400
+    like = act(api, post_id, action="like").json()["id"]
+    reply = act(api, post_id, action="reply", text="Thanks").json()["id"]
+    run_worker_burst("user-actions")
+
+    assert UserAction.objects.get(pk=like).status == "succeeded"
+    replied = UserAction.objects.get(pk=reply)
+    assert replied.status == "succeeded" and replied.remote_id
+    sent = [request for request in remote.requests() if request["method"] in ("POST", "PUT")]
+    assert len(sent) == 2 and all(request["headers"]["Authorization"] == f"Bearer {TOKEN}" for request in sent)
+
+
+def test_a_lemmy_reply_that_may_have_been_posted_is_not_retried(api, remote, source_for, run_worker_burst):
+    remote.add_posts("lemmy", "python", [{"content": "hi"}])
+    source_id = source_for("lemmy", "python")
+    api.post(f"/api/v1/sources/{source_id}/fetch", {})
+    run_worker_burst("content-aggregation")
+    api.post("/api/v1/accounts/", {"instance": remote.url, "access_token": TOKEN})
+    remote.misbehave("/api/v3/comment", status=502, times=1)
+
+    reply = act(api, Post.objects.get(source_id=source_id).pk, action="reply", text="Thanks").json()["id"]
+    run_worker_burst("user-actions")
+
+    action = UserAction.objects.get(pk=reply)
+    assert action.status == "failed" and "may have been posted" in action.last_error
+    assert len(remote.requests("/api/v3/comment")) == 1

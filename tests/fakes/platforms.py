@@ -44,13 +44,15 @@ class Store:
         with self.lock:
             return list(reversed(self.posts.get((platform, feed), [])))
 
-    def reply_id(self, idempotency_key):
-        """The same key always gets the same status: a retried reply is posted once."""
+    def reply_id(self, idempotency_key=None):
+        """A new status id; the same Idempotency-Key always gets the same one."""
         with self.lock:
-            if idempotency_key not in self.replies:
-                self.next_id += 1
+            if idempotency_key and idempotency_key in self.replies:
+                return self.replies[idempotency_key]
+            self.next_id += 1
+            if idempotency_key:
                 self.replies[idempotency_key] = str(self.next_id)
-            return self.replies[idempotency_key]
+            return str(self.next_id)
 
     def take_misbehaviour(self, path):
         with self.lock:
@@ -241,6 +243,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(404, {"error": "Record not found"})
         self.send_json(200, {"ok": True})
 
+    def do_PUT(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        path = urlsplit(self.path).path
+        STORE.requests.append({"method": "PUT", "path": path, "query": body, "headers": dict(self.headers), "time": time.time()})
+        if self.misbehaved(path):
+            return
+        if path.startswith("/api/v1/videos/") and path.endswith("/rate"):
+            return self.send_raw(204, b"", None, {})
+        self.send_json(404, {"error": "Record not found"})
+
     def mastodon_action(self, body):
         """Favourite, reblog (idempotent) or post a reply (deduplicated by Idempotency-Key)."""
         path = urlsplit(self.path).path
@@ -250,6 +262,12 @@ class Handler(BaseHTTPRequestHandler):
         if not self.headers.get("Authorization", "").startswith("Bearer "):
             return self.send_json(401, {"error": "The access token is invalid"})
         parts = path.strip("/").split("/")
+        if path == "/api/v3/post/like":
+            return self.send_json(200, {"post_view": {"post": {"id": body.get("post_id")}, "my_vote": body.get("score")}})
+        if path == "/api/v3/comment":
+            return self.send_json(200, {"comment_view": {"comment": {"id": STORE.reply_id(None), "content": body.get("content")}}})
+        if len(parts) == 5 and parts[:3] == ["api", "v1", "videos"] and parts[4] == "comment-threads":
+            return self.send_json(200, {"comment": {"id": int(STORE.reply_id(None)), "text": body.get("text")}})
         if path == "/api/v1/statuses":
             return self.send_json(200, {"id": STORE.reply_id(self.headers.get("Idempotency-Key")), "content": body.get("status"),
                                         "in_reply_to_id": body.get("in_reply_to_id")})
