@@ -24,6 +24,8 @@ from jobs import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
 @contextmanager
 def bench_environment():
     """Yield the environment of every process of one benchmark run, and clean up after it."""
+    # SIGTERM must unwind like Ctrl-C, so that the workers and Redis started here stop too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     redis_process, redis_url, _ = devredis.start(workdir / "redis", persistent=False)
     env = {
