@@ -18,17 +18,16 @@ from django.utils import timezone
 from jobs import ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.errors import ServiceError
-from jobs.outbound import FetchRefused, ResponseTooLarge, new_client
+from jobs.outbound import FetchRefused, new_client
 from jobs.queueing import enqueue, enqueue_many
 from workspaces.services import workspace_for_write, workspaces_of
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
-from .sources import RateLimited, Refused, SourceError, module_for
+from .sources import RateLimited, Refused, module_for
 
 log = logging.getLogger("conveyor.aggregation")
 
 QUEUE = "content-aggregation"
-TRANSIENT = (SourceError, httpx.HTTPError, ResponseTooLarge)
 UPDATED_ON_REFETCH = ["url", "author_name", "author_url", "title", "content_html", "content_text", "media", "counts"]
 
 
@@ -117,7 +116,9 @@ def fetch_run(*, fetch_id, job_id, last_attempt):
         return wait_for_remote(fetch, exc.seconds)
     except (FetchRefused, Refused, ValueError) as exc:
         return finish_failed(fetch, str(exc))
-    except TRANSIENT as exc:
+    except Exception as exc:
+        # Network trouble, 5xx and malformed answers are retried; so is anything
+        # unexpected, and its last failure fails the fetch, so a bad row cannot loop.
         record_transient_failure(fetch, describe(exc), final=last_attempt)
         raise
     new_posts = store_posts(source, result.posts)
@@ -433,7 +434,7 @@ def action_run(*, action_id, job_id, last_attempt):
         return action_wait(user_action, exc.seconds)
     except (FetchRefused, Refused) as exc:
         return action_finish(user_action, UserAction.Status.FAILED, last_error=str(exc))
-    except TRANSIENT as exc:
+    except Exception as exc:
         if not safe_to_retry(user_action, exc):
             error = f"{describe(exc)} (not retried: the reply may have been posted)"
             return action_finish(user_action, UserAction.Status.FAILED, last_error=error)

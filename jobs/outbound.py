@@ -56,7 +56,8 @@ def get(client, url, *, headers=None, params=None, max_bytes=None):
     for _ in range(REDIRECT_LIMIT + 1):
         refuse_private(url)
         response = read_capped(client, url, headers, params, max_bytes)
-        if not response.is_redirect:
+        # httpx calls every 3xx a redirect; a 304 Not Modified has no Location to follow.
+        if not response.has_redirect_location:
             return response
         url, params = urljoin(str(response.url), response.headers["location"]), None
     raise FetchRefused(f"more than {REDIRECT_LIMIT} redirects")

@@ -97,10 +97,15 @@ def test_a_feed_is_fetched_with_conditional_requests(api, remote, source_for, ru
     remote.add_posts("rss", "blog", posts(2))
     source_id = source_for("feed", "", "/feeds/blog.rss")
     fetch_now(api, source_id, run_worker_burst)
-    fetch_now(api, source_id, run_worker_burst)
+    unchanged = fetch_now(api, source_id, run_worker_burst)
     second_request = remote.requests("/feeds/blog.rss")[1]
     headers = {name.lower() for name in second_request["headers"]}
     assert "if-none-match" in headers or "if-modified-since" in headers
+    # The server answered 304 Not Modified: the fetch succeeds and stores nothing.
+    assert unchanged.status == "succeeded" and unchanged.new_posts == 0, unchanged.last_error
+    remote.add_posts("rss", "blog", posts(1, start=2))
+    changed = fetch_now(api, source_id, run_worker_burst)
+    assert changed.status == "succeeded" and changed.new_posts == 1
 
 
 def test_a_429_delays_the_fetch_by_retry_after_without_using_an_attempt(api, remote, source_for, run_worker_burst):
@@ -175,6 +180,10 @@ def test_malformed_json_and_an_empty_page_are_handled(api, remote, source_for, r
     remote.misbehave("/api/v1/timelines/public", body="{not json", times=1)
     broken = fetch_now(api, source_id, run_worker_burst)
     assert broken.status == "failed" and "malformed" in broken.last_error
+    # A status without an id makes our own code raise: the fetch still ends, failed.
+    remote.misbehave("/api/v1/timelines/public", body='[{"content": "no id"}]', times=1)
+    odd = fetch_now(api, source_id, run_worker_burst)
+    assert odd.status == "failed" and "KeyError" in odd.last_error
 
 
 def test_a_delayed_fetch_runs_after_its_delay_and_not_before(api, remote, source_for, processes):
