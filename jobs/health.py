@@ -27,10 +27,15 @@ def database():
 
 
 def cache_backend():
+    # A key per probe: concurrent probes must not overwrite each other's value.
     token = uuid.uuid4().hex
-    cache.set("health-probe", token, timeout=10)
-    if cache.get("health-probe") != token:
-        raise RuntimeError("cache did not return what was stored")
+    probe_key = f"health-probe:{token}"
+    cache.set(probe_key, token, timeout=10)
+    try:
+        if cache.get(probe_key) != token:
+            raise RuntimeError("cache did not return what was stored")
+    finally:
+        cache.delete(probe_key)
 
 
 def queue():
