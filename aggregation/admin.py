@@ -1,8 +1,7 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count
 
-from jobs.connection import QueueUnavailable
-from jobs.errors import ServiceError
+from jobs.admin import enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -41,17 +40,10 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Fetch the selected sources now")
     def fetch_now(self, request, queryset):
-        queued = 0
-        for source in queryset:
-            try:
-                services.source_fetch(user=request.user, source=source)
-                queued += 1
-            except ServiceError as exc:
-                self.message_user(request, f"{source}: {exc.message}", messages.WARNING)
-            except QueueUnavailable:
-                self.message_user(request, "The job queue is unavailable; nothing was queued.", messages.ERROR)
-                return
-        self.message_user(request, f"{queued} fetch(es) queued.", messages.SUCCESS)
+        def fetch(source):
+            services.source_fetch(user=request.user, source=source)
+
+        enqueue_each(self, request, queryset, fetch, "{count} fetch(es) queued.")
 
     @admin.action(description="Enable the selected sources")
     def enable(self, request, queryset):

@@ -1,8 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django_rq.settings import get_queues_map
 
 from . import services
+from .connection import QueueUnavailable
+from .errors import ServiceError
 from .models import PausedQueue
 
 
@@ -27,3 +29,20 @@ class PausedQueueAdmin(admin.ModelAdmin):
 def dashboard_job_url(queue_name, job_id):
     """The job's page in the django-rq dashboard."""
     return reverse("django_rq:job_detail", args=[get_queues_map()[queue_name], job_id])
+
+
+def enqueue_each(model_admin, request, queryset, enqueue_one, done):
+    """An admin action's loop: `enqueue_one(row)` for each selected row. A refused row is
+    reported and skipped; Redis being down stops the loop and says so once."""
+    queued = 0
+    for row in queryset:
+        try:
+            enqueue_one(row)
+            queued += 1
+        except ServiceError as exc:
+            model_admin.message_user(request, f"{row}: {exc.message}", messages.WARNING)
+        except QueueUnavailable:
+            model_admin.message_user(request, "The job queue is unavailable; nothing more was queued.", messages.ERROR)
+            break
+    if queued:
+        model_admin.message_user(request, done.format(count=queued), messages.SUCCESS)

@@ -1,9 +1,7 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html
 
-from jobs.admin import dashboard_job_url
-from jobs.connection import QueueUnavailable
-from jobs.errors import ServiceError
+from jobs.admin import dashboard_job_url, enqueue_each
 
 from . import services
 from .models import Project, Publishing
@@ -69,15 +67,7 @@ class PublishingAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed publishings")
     def retry_failed(self, request, queryset):
-        retried = 0
-        for publishing in queryset:
-            try:
-                services.publishing_retry(publishing=publishing)
-                retried += 1
-            except ServiceError as exc:
-                self.message_user(request, f"#{publishing.pk}: {exc.message}", messages.WARNING)
-            except QueueUnavailable:
-                self.message_user(request, "The job queue is unavailable; nothing was retried.", messages.ERROR)
-                return
-        if retried:
-            self.message_user(request, f"{retried} publishing(s) queued again.", messages.SUCCESS)
+        def retry(publishing):
+            services.publishing_retry(publishing=publishing)
+
+        enqueue_each(self, request, queryset, retry, "{count} publishing(s) queued again.")
