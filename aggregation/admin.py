@@ -1,20 +1,10 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from jobs.admin import enqueue_each
+from jobs.admin import RecordAdmin, enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
-
-
-class RecordAdmin(admin.ModelAdmin):
-    """Rows the system writes (fetches, posts, notifications, actions): shown, never edited."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Source)

@@ -18,9 +18,16 @@ def unified(before, after, *, context=2):
 
 
 def is_change(before, after):
-    """True only for a real change: normalised texts differ and the new one is not blank.
+    """True only for a real change: the texts differ in more than white space, and the
+    new one is not blank.
 
-    A page that comes back empty (an error page stripped to nothing, a failed render)
-    is not "everything was deleted": it is no change, and the fetch is judged elsewhere.
+    White space is ignored even for rules that keep it in their snapshots: re-indented
+    markup or a blank line added is never worth an alert. A page that comes back empty
+    (an error page stripped to nothing, a failed render) is not "everything was deleted":
+    it is no change, and the fetch is judged elsewhere.
     """
-    return before != after and bool(after.strip())
+    return without_whitespace(before) != without_whitespace(after) and bool(after.strip())
+
+
+def without_whitespace(text):
+    return "".join(text.split())

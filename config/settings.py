@@ -1,5 +1,6 @@
 """Conveyor settings: every value comes from the environment, its default beside it."""
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -206,6 +207,8 @@ DEFAULT_QUEUE_POLICIES = {
     },
     "rules-run": {
         "retry_delays": [30, 120],
+        # Per domain: every run is enqueued with its URL's host as rate key.
+        "rate_limit": "10/60",
         "keep_finished": 1000,
         "finished_ttl": 86400,
         "keep_failed": 100000,
@@ -304,6 +307,13 @@ EAS_BUILD_DEADLINE = env_int("EAS_BUILD_DEADLINE", 3 * 3600)
 # --- Outbound fetches ----------------------------------------------------------------------
 # Off: URLs resolving to loopback, private, link-local (cloud metadata) addresses are refused.
 ALLOW_PRIVATE_FETCH = env_bool("ALLOW_PRIVATE_FETCH", False)
+# Non-public networks that may be fetched all the same (an intranet), e.g. "10.1.0.0/16,192.168.5.7".
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", [])
+for _network in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_NETWORKS: {_network!r} is not an IP network") from None
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 10)
 OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 5 * 1024 * 1024)
 
@@ -314,6 +324,18 @@ SOURCE_PAGE_SIZE = env_int("SOURCE_PAGE_SIZE", 40)
 # A source whose fetches fail this many times in a row is disabled until its owner enables it.
 SOURCE_MAX_FAILURES = env_int("SOURCE_MAX_FAILURES", 5)
 SOURCE_DEFAULT_POLL_INTERVAL = env_int("SOURCE_DEFAULT_POLL_INTERVAL", 900)
+
+# --- Alerts (change detection) ----------------------------------------------------------------
+# The per-domain limit is the rules-run queue's rate_limit (10 checks a minute per domain);
+# domains listed here are not limited (your own site, a local target in benchmarks).
+RULES_UNLIMITED_DOMAINS = env_list("RULES_UNLIMITED_DOMAINS", [])
+RULE_DEFAULT_INTERVAL = env_int("RULE_DEFAULT_INTERVAL", 3600)
+RULE_MIN_INTERVAL = env_int("RULE_MIN_INTERVAL", 60)
+# Snapshots kept per rule, newest first; older ones are pruned as new ones arrive.
+RULE_SNAPSHOTS_KEPT = env_int("RULE_SNAPSHOTS_KEPT", 100)
+# Headless mode: the Chromium binary (found on PATH when unset) and the page load timeout.
+CHROMIUM_PATH = env_str("CHROMIUM_PATH", "")
+HEADLESS_TIMEOUT = env_float("HEADLESS_TIMEOUT", 30)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

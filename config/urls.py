@@ -11,7 +11,7 @@ from workspaces.apis import WorkspaceListApi
 
 @api_view(["GET"])
 def api_root(request):
-    names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "source-list", "post-list", "queue-list"]
+    names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "source-list", "post-list", "rule-list", "alert-list", "channel-list", "queue-list"]
     return Response({name: reverse(name, request=request) for name in names})
 
 
@@ -20,6 +20,7 @@ api_v1 = [
     path("workspaces/", WorkspaceListApi.as_view(), name="workspace-list"),
     path("", include("publishing.urls")),
     path("", include("aggregation.urls")),
+    path("", include("alerts.urls")),
     path("", include("jobs.urls")),
 ]
 

@@ -26,6 +26,16 @@ class PausedQueueAdmin(admin.ModelAdmin):
         services.sync_paused_to_redis()
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """Rows the system writes (fetches, runs, posts, deliveries…): shown, never edited."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
 def dashboard_job_url(queue_name, job_id):
     """The job's page in the django-rq dashboard."""
     return reverse("django_rq:job_detail", args=[get_queues_map()[queue_name], job_id])

@@ -69,3 +69,12 @@ def test_a_real_change_gives_a_unified_diff():
 def test_a_page_that_comes_back_blank_is_not_a_change():
     assert not diff.is_change("Widget $10", "")
     assert not diff.is_change("Widget $10", extract.normalise("  \n\t "))
+
+
+def test_white_space_alone_is_no_change_even_when_kept_in_snapshots():
+    kept = Normalisation(collapse_whitespace=False)
+    before = extract.normalise("Price:  10\n\nStock: 3", kept)
+    after = extract.normalise("Price: 10\nStock:    3\n", kept)
+    assert before != after
+    assert not diff.is_change(before, after)
+    assert diff.is_change(before, extract.normalise("Price: 11\nStock: 3", kept))

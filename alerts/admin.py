@@ -1,0 +1,161 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from jobs.admin import RecordAdmin, enqueue_each
+
+from . import channels, services
+from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "domain", "fetch_mode", "extractor", "enabled", "last_run_at", "last_changed_at",
+        "consecutive_errors", "last_error",
+    ]
+    list_filter = ["enabled", "fetch_mode", "extractor", "priority", "workspace"]
+    search_fields = ["name", "url", "expression"]
+    readonly_fields = [
+        "consecutive_errors", "error_alerted", "last_error", "last_run_at", "last_changed_at", "created_at", "updated_at",
+    ]
+    actions = ["run_now"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.rule_schedule_sync(obj)
+
+    def delete_model(self, request, obj):
+        services.rule_delete(rule=obj)
+
+    @admin.action(description="Run the selected rules now")
+    def run_now(self, request, queryset):
+        def run(rule):
+            services.rule_run_request(user=request.user, rule=rule)
+
+        enqueue_each(self, request, queryset, run, "{count} run(s) queued, ahead of the scheduled ones.")
+
+
+@admin.register(RuleRun)
+class RuleRunAdmin(RecordAdmin):
+    list_display = ["id", "rule", "trigger", "fetch_mode", "status", "attempts", "http_status", "duration_ms", "changed", "error", "requested_at"]
+    list_filter = ["status", "trigger", "changed", "fetch_mode"]
+    search_fields = ["rule__name", "error"]
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(RecordAdmin):
+    list_display = ["id", "rule", "fingerprint", "fetched_at"]
+    search_fields = ["rule__name", "text"]
+
+
+def rendered_diff(text):
+    """A unified diff, its added lines green and removed lines red."""
+    styles = {"+": "color:#137333;background:#e6f4ea", "-": "color:#a50e0e;background:#fce8e6", "@": "color:#5f6368"}
+    lines = format_html_join(
+        "\n", '<span style="{}">{}</span>',
+        ((styles.get(line[:1], "") if not line.startswith(("+++", "---")) else "color:#5f6368", line) for line in text.splitlines()),
+    )
+    return format_html('<pre style="white-space:pre-wrap;font-size:12px;line-height:1.4">{}</pre>', lines)
+
+
+class DeliveryInline(admin.TabularInline):
+    model = AlertDelivery
+    fields = ["channel", "status", "attempts", "last_error", "delivered_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(RecordAdmin):
+    list_display = ["title", "rule", "kind", "created_at", "delivery_summary"]
+    list_filter = ["kind"]
+    search_fields = ["title", "rule__name", "dedupe_key"]
+    inlines = [DeliveryInline]
+    exclude = ["diff"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for name in super().get_readonly_fields(request, obj) if name != "diff"] + ["change"]
+
+    @admin.display(description="diff")
+    def change(self, alert):
+        return rendered_diff(alert.diff)
+
+    @admin.display(description="deliveries")
+    def delivery_summary(self, alert):
+        counts = {}
+        for delivery in alert.deliveries.all():
+            counts[delivery.status] = counts.get(delivery.status, 0) + 1
+        return ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "no channels"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("deliveries")
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(RecordAdmin):
+    list_display = ["id", "alert", "channel", "status", "attempts", "last_error", "created_at", "delivered_at"]
+    list_filter = ["status", "channel"]
+    actions = ["resend"]
+
+    @admin.action(description="Send the selected deliveries again")
+    def resend(self, request, queryset):
+        def resend_one(delivery):
+            services.delivery_resend(delivery=delivery)
+
+        enqueue_each(self, request, queryset, resend_one, "{count} deliver(ies) queued again.")
+
+
+class ChannelForm(forms.ModelForm):
+    """The URL is write-only: never rendered back, left unchanged when the field is empty."""
+
+    url = forms.CharField(
+        required=False, max_length=2000, widget=forms.PasswordInput(render_value=False),
+        help_text="An apprise URL (json://…, slack://…, mailto://…) or the webhook's https:// URL. "
+        "Never shown again; leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["workspace", "name", "kind", "url", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        url, kind = data.get("url"), data.get("kind")
+        if not url and self.instance.pk is None:
+            self.add_error("url", "A new channel needs its URL.")
+        elif url and kind == Channel.Kind.APPRISE and channels.apprise_service(url) is None:
+            self.add_error("url", "Apprise cannot read this URL.")
+        if self.instance.pk and kind != self.instance.kind:
+            self.add_error("kind", "A channel's kind cannot change; create a new channel.")
+        return data
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "service", "enabled", "workspace", "created_at"]
+    list_filter = ["kind", "enabled"]
+    actions = ["send_test"]
+
+    def save_model(self, request, obj, form, change):
+        url = form.cleaned_data.get("url")
+        if url:
+            secret = obj.config.get("secret") if obj.config else None
+            if obj.kind == Channel.Kind.WEBHOOK and not secret:
+                secret = channels.new_webhook_secret()
+                messages.warning(request, f"The webhook's signing secret, shown only now: {secret}")
+            obj.config = {"url": url, "secret": secret} if secret else {"url": url}
+            obj.service = services.service_of(obj.kind, url)
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Send a test message to the selected channels")
+    def send_test(self, request, queryset):
+        def test(channel):
+            services.channel_test(channel=channel)
+
+        enqueue_each(self, request, queryset, test, "{count} test message(s) queued.")

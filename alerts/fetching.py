@@ -1,0 +1,158 @@
+"""Fetch a watched page: plain HTTP, or headless Chromium for pages built by JavaScript.
+
+Both go through jobs.outbound: each address is checked and pinned, every redirect hop
+too. In headless mode the browser itself never touches the network: every request it
+makes (the page, its scripts, its XHR) is intercepted and answered by our checked client,
+so a page cannot make the browser reach an internal address either.
+
+Errors come in two kinds: PermanentFetchError (the rule must change: refused address,
+404, no Chromium) fails the run at once; anything else is transient and retried.
+"""
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from django.conf import settings
+
+from jobs import outbound
+
+# Statuses worth retrying: the page may well answer next time.
+TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# Hop-by-hop or re-encoded headers: the browser gets the decoded body from us.
+DROPPED_RESPONSE_HEADERS = {"content-encoding", "content-length", "transfer-encoding", "connection"}
+
+
+class PermanentFetchError(Exception):
+    """Retrying will not help: the URL is refused, gone, or the setup lacks Chromium."""
+
+
+class TransientFetchError(Exception):
+    """The page may answer next time (5xx, 429, timeouts)."""
+
+
+@dataclass
+class Page:
+    status: int
+    text: str
+    content_type: str = ""
+    requests: list = field(default_factory=list)
+    blocked: list = field(default_factory=list)
+    duration_ms: int = 0
+
+
+def fetch(url, *, mode, headers=None):
+    """The page at `url` as text, by `mode` ("http" or "headless")."""
+    started = time.monotonic()
+    page = fetch_headless(url, headers or {}) if mode == "headless" else fetch_http(url, headers or {})
+    check_status(url, page.status)
+    page.duration_ms = int((time.monotonic() - started) * 1000)
+    return page
+
+
+def check_status(url, status):
+    if status in TRANSIENT_STATUSES:
+        raise TransientFetchError(f"{url} answered {status}")
+    if status >= 400:
+        raise PermanentFetchError(f"{url} answered {status}")
+
+
+def fetch_http(url, headers):
+    try:
+        with outbound.new_client() as client:
+            response = outbound.get(client, url, headers=headers)
+    except (outbound.FetchRefused, outbound.ResponseTooLarge) as exc:
+        raise PermanentFetchError(str(exc)) from None
+    except httpx.HTTPError as exc:
+        raise TransientFetchError(f"{type(exc).__name__}: {exc}") from None
+    return Page(response.status_code, response.text, response.headers.get("content-type", ""))
+
+
+# --- headless Chromium ----------------------------------------------------------------
+
+
+def chromium_path():
+    configured = settings.CHROMIUM_PATH
+    found = shutil.which(configured) if configured else None
+    found = found or next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if not found:
+        raise PermanentFetchError(
+            "headless mode needs Chromium: install it (Debian: apt install chromium) or set CHROMIUM_PATH"
+        )
+    return found
+
+
+def chromium_args():
+    # Chromium refuses to start as root with its sandbox on (containers, CI).
+    return ["--no-sandbox"] if os.geteuid() == 0 else []
+
+
+def fetch_headless(url, headers):
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    guard = GuardedRoutes(url)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=chromium_args())
+            try:
+                context = browser.new_context(extra_http_headers=headers, service_workers="block")
+                context.route("**/*", guard.answer)
+                page = context.new_page()
+                response = page.goto(url, wait_until="load", timeout=settings.HEADLESS_TIMEOUT * 1000)
+                html = page.content()
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        guard.raise_refusal()
+        raise TransientFetchError(f"headless Chromium: {str(exc).splitlines()[0]}") from None
+    finally:
+        guard.close()
+    # A refused image or script is blocked and listed in the run's debug output; only a
+    # refused page fails the run (above, as the navigation fails).
+    return Page(response.status if response else 200, html, "text/html", guard.requests, guard.refusals)
+
+
+class GuardedRoutes:
+    """Answers every request the browser makes, through our checked, pinned client."""
+
+    def __init__(self, url):
+        self.url = url
+        self.client = outbound.new_client()
+        self.refusals = []
+        self.requests = []
+
+    def answer(self, route):
+        request = route.request
+        if not request.url.startswith(("http://", "https://")):
+            route.continue_()  # data: and blob: URLs never leave the browser
+            return
+        self.requests.append(request.url)
+        try:
+            response = outbound.request(
+                self.client, request.method, request.url, headers=forwarded_headers(request.headers),
+                content=request.post_data_buffer, follow_redirects=False,
+            )
+        except outbound.FetchRefused as exc:
+            self.refusals.append(str(exc))
+            route.abort("blockedbyclient")
+            return
+        except (httpx.HTTPError, outbound.ResponseTooLarge):
+            route.abort("failed")
+            return
+        headers = {name: value for name, value in response.headers.items() if name.lower() not in DROPPED_RESPONSE_HEADERS}
+        route.fulfill(status=response.status_code, headers=headers, body=response.content)
+
+    def raise_refusal(self):
+        if self.refusals:
+            raise PermanentFetchError(self.refusals[0])
+
+    def close(self):
+        self.client.close()
+
+
+def forwarded_headers(headers):
+    return {name: value for name, value in headers.items() if name.lower() not in ("host", "content-length")}

@@ -1,0 +1,167 @@
+import re
+
+import httpx
+from croniter import croniter
+from django.conf import settings
+from rest_framework import serializers
+
+from jobs import outbound
+from jobs.serializers import StrictIntegerField, StrictSerializer
+
+from . import channels, extract
+from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# Set by the fetch itself; a rule may not override them.
+RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+class HttpUrlField(serializers.URLField):
+    """An http(s) URL whose host may be fetched (no private addresses, see jobs/outbound.py)."""
+
+    def to_internal_value(self, data):
+        url = super().to_internal_value(data)
+        if not url.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Only http:// and https:// URLs can be watched.")
+        try:
+            outbound.refuse_private(url)
+        except outbound.FetchRefused as exc:
+            raise serializers.ValidationError(f"Refused: {exc}.") from None
+        except httpx.HTTPError:
+            pass  # a name that does not resolve today may tomorrow: the runs will tell
+        return url
+
+
+class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
+    workspace = serializers.IntegerField(source="workspace_id", required=False)
+    url = HttpUrlField(max_length=2000)
+    ignore_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=500), max_length=20, required=False
+    )
+    headers = serializers.DictField(child=serializers.CharField(max_length=4000, allow_blank=True), write_only=True, required=False)
+    header_names = serializers.SerializerMethodField()
+    interval = StrictIntegerField(min_value=1, max_value=30 * 86400, required=False)
+    error_threshold = StrictIntegerField(min_value=1, max_value=1000, required=False)
+
+    class Meta:
+        model = Rule
+        fields = [
+            "id", "workspace", "name", "url", "domain", "fetch_mode", "extractor", "expression", "collapse_whitespace",
+            "ignore_patterns", "headers", "header_names", "interval", "cron", "enabled", "priority", "error_threshold",
+            "consecutive_errors", "last_error", "last_run_at", "last_changed_at", "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "id", "domain", "consecutive_errors", "last_error", "last_run_at", "last_changed_at", "created_at", "updated_at",
+        ]
+
+    def get_header_names(self, rule) -> list[str]:
+        """Header values may be credentials: only their names are shown back."""
+        return sorted(rule.headers or {})
+
+    def validate_interval(self, value):
+        if value < settings.RULE_MIN_INTERVAL:
+            raise serializers.ValidationError(f"At least {settings.RULE_MIN_INTERVAL} seconds.")
+        return value
+
+    def validate_cron(self, value):
+        if value and not croniter.is_valid(value):
+            raise serializers.ValidationError("Not a cron expression (five fields, e.g. */15 * * * *).")
+        return value
+
+    def validate_ignore_patterns(self, patterns):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise serializers.ValidationError(f"{pattern!r} is not a regular expression: {exc}.") from None
+        return patterns
+
+    def validate_headers(self, headers):
+        if len(headers) > 30:
+            raise serializers.ValidationError("At most 30 headers.")
+        for name, value in headers.items():
+            if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
+                raise serializers.ValidationError(f"{name!r} cannot be sent as a header.")
+            if "\r" in value or "\n" in value:
+                raise serializers.ValidationError(f"The value of {name!r} has a line break.")
+        return headers
+
+    def validate(self, data):
+        kind = data.get("extractor", getattr(self.instance, "extractor", None))
+        expression = data.get("expression", getattr(self.instance, "expression", None))
+        if "extractor" in data or "expression" in data:
+            try:
+                extract.validate(kind, expression)
+            except extract.ExtractError as exc:
+                raise serializers.ValidationError({"expression": [str(exc)]}) from None
+        return data
+
+
+class RunRequestSerializer(StrictSerializer):
+    force_mode = serializers.ChoiceField(choices=Rule.FetchMode.choices, required=False)
+    debug = serializers.BooleanField(required=False, default=False)
+
+
+class RuleRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RuleRun
+        fields = [
+            "id", "rule", "trigger", "fetch_mode", "status", "attempts", "http_status", "duration_ms", "changed",
+            "error", "debug", "debug_output", "snapshot", "requested_at", "started_at", "finished_at",
+        ]
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Snapshot
+        fields = ["id", "rule", "fingerprint", "text", "fetched_at"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertDelivery
+        fields = ["id", "alert", "channel", "status", "attempts", "last_error", "created_at", "delivered_at"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = ["id", "rule", "run", "kind", "title", "diff", "dedupe_key", "created_at", "deliveries"]
+
+
+class AlertQuerySerializer(serializers.Serializer):
+    rule = serializers.IntegerField(min_value=1, required=False)
+    kind = serializers.ChoiceField(choices=Alert.Kind.choices, required=False)
+
+
+class ChannelSerializer(StrictSerializer, serializers.ModelSerializer):
+    """The URL is write-only: it often holds a token. A webhook's secret is shown once."""
+
+    workspace = serializers.IntegerField(source="workspace_id", required=False)
+    url = serializers.CharField(write_only=True, max_length=2000)
+
+    class Meta:
+        model = Channel
+        fields = ["id", "workspace", "name", "kind", "url", "service", "enabled", "created_at", "updated_at"]
+        read_only_fields = ["id", "service", "created_at", "updated_at"]
+
+    def validate(self, data):
+        if self.instance is not None and "kind" in data and data["kind"] != self.instance.kind:
+            raise serializers.ValidationError({"kind": ["A channel's kind cannot change; create a new channel."]})
+        kind = data.get("kind", getattr(self.instance, "kind", None))
+        if "url" in data:
+            data["url"] = self.checked_url(kind, data["url"])
+        return data
+
+    @staticmethod
+    def checked_url(kind, url):
+        if kind == Channel.Kind.WEBHOOK:
+            try:
+                return HttpUrlField(max_length=2000).run_validation(url)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"url": exc.detail}) from None
+        if channels.apprise_service(url) is None:
+            raise serializers.ValidationError({"url": ["Apprise cannot read this URL (see apprise's list of services)."]})
+        return url
