@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from jobs.admin import RecordAdmin, enqueue_each
+from jobs.admin import URL_FIELDS, RecordAdmin, enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -9,6 +9,7 @@ from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscripti
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
     list_display = ["name", "platform", "host", "enabled", "last_fetched_at", "consecutive_failures", "posts_count", "last_error"]
     list_filter = ["platform", "enabled", "workspace"]
     search_fields = ["name", "url", "target"]

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from jobs.admin import RecordAdmin, enqueue_each
+from jobs.admin import URL_FIELDS, RecordAdmin, enqueue_each
 
 from . import channels, services
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -10,6 +10,7 @@ from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
 
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
     list_display = [
         "name", "domain", "fetch_mode", "extractor", "enabled", "last_run_at", "last_changed_at",
         "consecutive_errors", "last_error",

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 from django_rq.settings import get_queues_map
 
@@ -24,6 +25,10 @@ class PausedQueueAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset)
         services.sync_paused_to_redis()
+
+
+# Django 6 will assume https:// for a URL typed without a scheme; so do we, already.
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
 class RecordAdmin(admin.ModelAdmin):

@@ -1,0 +1,69 @@
+"""The operators' side: every alerts page renders, diffs in colour, run now, resend, secrets kept."""
+
+import pytest
+from django.apps import apps
+from django.test import Client
+
+from alerts.models import Alert, AlertDelivery, Channel, RuleRun
+from jobs.queueing import get_queue
+from tests.alerts.conftest import page_with_price
+
+SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts"
+
+
+@pytest.fixture
+def staff(make_user):
+    client = Client()
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def changed_rule(api, outside, rule_for, channel_for, run_rule):
+    rule = rule_for(outside.set_page("adm", page_with_price("$ 10")))
+    channel_for("ops")
+    api.post("/api/v1/channels/", {"name": "slack", "kind": "apprise", "url": SLACK})
+    Channel.objects.filter(name="slack").update(enabled=False)
+    run_rule(rule["id"])
+    outside.set_page("adm", page_with_price("$ 12"))
+    run_rule(rule["id"])
+    return rule
+
+
+@pytest.mark.parametrize("model", ["rule", "rulerun", "snapshot", "alert", "alertdelivery", "channel"])
+def test_alerts_admin_pages_render_without_secrets(staff, changed_rule, model):
+    listing = staff.get(f"/admin/alerts/{model}/")
+    assert listing.status_code == 200
+    row = apps.get_model("alerts", model).objects.order_by("id").first()
+    first = staff.get(f"/admin/alerts/{model}/{row.pk}/change/")
+    assert first.status_code == 200
+    for page in (listing, first):
+        assert "TIiajkdnlazkcOXrIdevi7FQ" not in page.content.decode()
+
+
+def test_an_alert_shows_its_diff_in_colour(staff, changed_rule):
+    page = staff.get(f"/admin/alerts/alert/{Alert.objects.get().pk}/change/").content.decode()
+    assert '<span style="color:#a50e0e;background:#fce8e6">-$ 10</span>' in page
+    assert '<span style="color:#137333;background:#e6f4ea">+$ 12</span>' in page
+
+
+def test_run_now_queues_a_test_run_at_the_front(staff, changed_rule):
+    staff.post("/admin/alerts/rule/", {"action": "run_now", "_selected_action": [changed_rule["id"]]}, follow=True)
+    run = RuleRun.objects.filter(trigger="manual_test").latest("id")
+    assert run.status == "queued" and get_queue("rules-run").get_job_ids() == [run.job_id]
+
+
+def test_resend_queues_the_delivery_again(staff, changed_rule):
+    delivery = AlertDelivery.objects.get()
+    staff.post("/admin/alerts/alertdelivery/", {"action": "resend", "_selected_action": [delivery.pk]}, follow=True)
+    delivery.refresh_from_db()
+    assert delivery.status == "queued" and get_queue("alerts-dispatch").get_job_ids() == [delivery.job_id]
+
+
+def test_a_channel_url_is_kept_when_the_form_leaves_it_empty(staff, changed_rule):
+    channel = Channel.objects.get(name="slack")
+    form = {"workspace": channel.workspace_id, "name": "renamed", "kind": "apprise", "url": "", "enabled": "on"}
+    response = staff.post(f"/admin/alerts/channel/{channel.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel.refresh_from_db()
+    assert channel.name == "renamed" and channel.config == {"url": SLACK}

@@ -1,0 +1,51 @@
+"""Headless mode: the system's Chromium renders the page; every request it makes goes
+through our checked client, so the SSRF guard holds inside the browser too."""
+
+import shutil
+
+import pytest
+
+from tests.alerts.conftest import OUTSIDE_HOST
+
+pytestmark = pytest.mark.skipif(
+    not any(map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+    reason="no Chromium on this machine (.ci/run installs Debian's chromium)",
+)
+
+RENDERED = """<html><body><div id="price"></div>
+<script>document.getElementById("price").textContent = "Rendered " + (40 + 2);</script>
+{extra}</body></html>"""
+
+
+def test_headless_mode_sees_what_javascript_renders(outside, rule_for, run_rule):
+    url = outside.set_page("js", RENDERED.format(extra=""))
+    rule = rule_for(url, fetch_mode="headless")
+    run = run_rule(rule["id"], debug=True)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["fetch_mode"] == "headless" and run["debug_output"]["extracted"] == "Rendered 42"
+    # The same page over plain HTTP has an empty div: forcing http mode finds nothing.
+    forced = run_rule(rule["id"], force_mode="http")
+    assert forced["status"] == "failed" and "matched nothing" in forced["error"]
+
+
+def test_the_browser_cannot_reach_private_addresses(outside, rule_for, run_rule, settings):
+    settings.ALLOW_PRIVATE_FETCH = False
+    settings.OUTBOUND_ALLOWED_NETWORKS = [f"{OUTSIDE_HOST}/32"]
+    internal = f"http://127.0.0.1:{outside.port}/hook/internal"
+    extra = f'<img src="{internal}"><script>fetch("{internal}", {{method: "POST"}})</script>'
+    rule = rule_for(outside.set_page("ssrf", RENDERED.format(extra=extra)), fetch_mode="headless")
+    run = run_rule(rule["id"], debug=True)
+    assert run["status"] == "succeeded", run["error"]
+    assert any("127.0.0.1" in refusal for refusal in run["debug_output"]["blocked"])
+    assert outside.hook_calls("internal") == []
+
+
+def test_a_headless_redirect_to_loopback_is_refused(outside, rule_for, run_rule, settings):
+    settings.ALLOW_PRIVATE_FETCH = False
+    settings.OUTBOUND_ALLOWED_NETWORKS = [f"{OUTSIDE_HOST}/32"]
+    outside.set_page("secret", "<p id='price'>internal</p>")
+    secret = f"http://127.0.0.1:{outside.port}/page/secret"
+    rule = rule_for(f"{outside.url}/redirect?to={secret}", fetch_mode="headless")
+    run = run_rule(rule["id"])
+    assert run["status"] == "failed" and "non-public address (127.0.0.1)" in run["error"]
+    assert outside.requests("/redirect") and not outside.requests("/page/secret")
