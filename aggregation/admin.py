@@ -62,7 +62,7 @@ class PostAdmin(RecordAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["user", "kind", "value", "workspace", "created_at"]
+    list_display = ["user", "kind", "value", "channel", "workspace", "created_at"]
     list_filter = ["kind"]
     search_fields = ["value", "user__username"]
 

@@ -137,6 +137,10 @@ class Subscription(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     value = models.CharField(max_length=200, help_text="A word or phrase, or an author's name.")
+    channel = models.ForeignKey(
+        "alerts.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="subscriptions",
+        help_text="Also push each matching post to this alert channel (Slack, email, a webhook…).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -79,10 +79,11 @@ class PostQuerySerializer(serializers.Serializer):
 
 class SubscriptionSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
+    channel = StrictIntegerField(source="channel_id", min_value=1, required=False, allow_null=True)
 
     class Meta:
         model = Subscription
-        fields = ["id", "workspace", "kind", "value", "created_at"]
+        fields = ["id", "workspace", "kind", "value", "channel", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 

@@ -332,22 +332,48 @@ def notify_new_posts(*, fetch_id):
     fetch = Fetch.objects.filter(pk=fetch_id, notified_at=None).first()
     if fetch is None:
         return 0
-    subscriptions = list(Subscription.objects.filter(workspace_id=fetch.workspace_id))
-    notifications = [
-        Notification(user_id=subscription.user_id, workspace_id=fetch.workspace_id, post=post, subscription=subscription)
-        for post in fetch.new_posts_query()
+    subscriptions = list(Subscription.objects.filter(workspace_id=fetch.workspace_id).select_related("channel"))
+    matches = [
+        (post, subscription)
+        for post in fetch.new_posts_query().select_related("source")
         for subscription in subscriptions
         if subscription.matches(post)
     ]
+    notifications = [
+        Notification(user_id=subscription.user_id, workspace_id=fetch.workspace_id, post=post, subscription=subscription)
+        for post, subscription in matches
+    ]
     with transaction.atomic():
         Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+        push_to_channels(matches)
         Fetch.objects.filter(pk=fetch.pk).update(notified_at=timezone.now(), updated_at=timezone.now())
     return len(notifications)
 
 
-def subscription_create(*, user, workspace_id=None, kind, value):
+def push_to_channels(matches):
+    """Subscriptions with an alert channel get each matching post there too, once per
+    (channel, post) even when two subscriptions match it."""
+    from alerts.services import channel_send
+
+    for post, subscription in matches:
+        channel = subscription.channel
+        if channel is None or not channel.enabled:
+            continue
+        message = {
+            "title": f"{post.source.name}: {post.title or post.author_name or 'new post'}"[:300],
+            "body": f"{post.content_text[:1000]}\n\n{post.url}".strip(),
+            "kind": "post", "post": post.pk, "url": post.url, "subscription": str(subscription),
+        }
+        channel_send(channel, message, dedupe_key=f"post:{post.pk}")
+
+
+def subscription_create(*, user, workspace_id=None, kind, value, channel_id=None):
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
-    subscription, created = Subscription.objects.get_or_create(user=user, workspace=workspace, kind=kind, value=value)
+    if channel_id is not None and not workspace.channels.filter(pk=channel_id).exists():
+        raise ServiceError("No such channel in this workspace.", fields={"channel": ["No such channel."]})
+    subscription, created = Subscription.objects.get_or_create(
+        user=user, workspace=workspace, kind=kind, value=value, defaults={"channel_id": channel_id}
+    )
     if not created:
         raise ServiceError("You already have this subscription.", fields={"value": ["Already subscribed."]})
     return subscription

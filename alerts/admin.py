@@ -1,11 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from rest_framework.exceptions import ValidationError
 
 from jobs.admin import URL_FIELDS, RecordAdmin, enqueue_each
 
 from . import channels, services
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+from .serializers import ChannelSerializer
 
 
 @admin.register(Rule)
@@ -129,8 +131,11 @@ class ChannelForm(forms.ModelForm):
         url, kind = data.get("url"), data.get("kind")
         if not url and self.instance.pk is None:
             self.add_error("url", "A new channel needs its URL.")
-        elif url and kind == Channel.Kind.APPRISE and channels.apprise_service(url) is None:
-            self.add_error("url", "Apprise cannot read this URL.")
+        elif url:
+            try:
+                ChannelSerializer.checked_url(kind, url)
+            except ValidationError as exc:
+                self.add_error("url", " ".join(map(str, exc.detail.get("url", exc.detail))))
         if self.instance.pk and kind != self.instance.kind:
             self.add_error("kind", "A channel's kind cannot change; create a new channel.")
         return data

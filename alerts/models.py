@@ -191,6 +191,9 @@ class AlertDelivery(models.Model):
     alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="alert_deliveries")
+    # What to send when the delivery carries no alert: a channel test, or another app's
+    # notification ({"title", "body", …}).
+    message = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -204,7 +207,7 @@ class AlertDelivery(models.Model):
         verbose_name_plural = "alert deliveries"
 
     def __str__(self):
-        what = f"alert {self.alert_id}" if self.alert_id else "test message"
+        what = f"alert {self.alert_id}" if self.alert_id else (self.message or {}).get("kind", "message")
         return f"{what} → {self.channel}"
 
 

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ratelimit, scheduling
+from jobs import scheduling
 from jobs.connection import ensure_available
 from jobs.errors import ServiceError
 from jobs.policies import policy_for
@@ -307,16 +307,29 @@ def rule_record_error(run, message):
 
 def alert_dispatch(alert):
     """One delivery per enabled channel of the workspace; call inside a transaction."""
-    window = timedelta(seconds=policy_for(DISPATCH_QUEUE).dedupe_window or 0)
     for channel in Channel.objects.filter(workspace_id=alert.workspace_id, enabled=True):
-        delivery = AlertDelivery.objects.create(alert=alert, channel=channel, workspace_id=alert.workspace_id)
-        if window and not claim_dedupe(channel, alert.dedupe_key, window):
-            AlertDelivery.objects.filter(pk=delivery.pk).update(
-                status=AlertDelivery.Status.DUPLICATE, last_error=f"{alert.dedupe_key} was sent within {window}"
-            )
-            continue
-        delivery.job_id = delivery_enqueue(delivery)
-        AlertDelivery.objects.filter(pk=delivery.pk).update(job_id=delivery.job_id)
+        queue_delivery(channel, alert.dedupe_key, alert=alert)
+
+
+def channel_send(channel, message, *, dedupe_key=None):
+    """Queue `message` ({"title", "body", "kind", …}) to the channel: how other apps push
+    to alert channels. With a dedupe key, sent once per dedupe window. Call in a transaction."""
+    return queue_delivery(channel, dedupe_key, message=message)
+
+
+def queue_delivery(channel, dedupe_key, **fields):
+    """A delivery row and its job, or a row marked duplicate when the dedupe key already
+    went to this channel within the window."""
+    delivery = AlertDelivery.objects.create(channel=channel, workspace_id=channel.workspace_id, **fields)
+    window = timedelta(seconds=policy_for(DISPATCH_QUEUE).dedupe_window or 0)
+    if dedupe_key and window and not claim_dedupe(channel, dedupe_key, window):
+        AlertDelivery.objects.filter(pk=delivery.pk).update(
+            status=AlertDelivery.Status.DUPLICATE, last_error=f"{dedupe_key} was sent within {window}"
+        )
+        return delivery
+    delivery.job_id = delivery_enqueue(delivery)
+    AlertDelivery.objects.filter(pk=delivery.pk).update(job_id=delivery.job_id)
+    return delivery
 
 
 def claim_dedupe(channel, dedupe_key, window):
@@ -373,7 +386,7 @@ def delivery_send(*, delivery_id, job_id, last_attempt):
     if not delivery.channel.enabled:
         return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error="The channel is disabled.")
     try:
-        channels.send(delivery.channel, message_for(delivery.alert))
+        channels.send(delivery.channel, message_for(delivery))
     except channels.DeliveryFailed as exc:
         if exc.permanent or last_attempt:
             return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error=str(exc))
@@ -388,10 +401,14 @@ def delivery_finish(delivery, status, **changes):
     return status
 
 
-def message_for(alert):
-    """What a channel receives. `alert` is None for a channel test."""
+TEST_MESSAGE = {"title": "Conveyor test message", "body": "This channel receives Conveyor's alerts.", "kind": "test"}
+
+
+def message_for(delivery):
+    """What a channel receives: the alert, or the message the delivery carries."""
+    alert = delivery.alert
     if alert is None:
-        return {"title": "Conveyor test message", "body": "This channel receives Conveyor's alerts.", "kind": "test"}
+        return delivery.message or TEST_MESSAGE
     body = f"{alert.rule.url}\n\n{alert.diff}" if alert.diff else alert.rule.url
     return {
         "title": alert.title, "body": body, "kind": alert.kind, "alert": alert.pk,
@@ -435,12 +452,7 @@ def channel_test(*, channel):
     """Queue a test message to the channel. Returns the AlertDelivery."""
     ensure_available()
     with transaction.atomic():
-        delivery = AlertDelivery.objects.create(channel=channel, workspace_id=channel.workspace_id)
-        delivery.job_id = delivery_enqueue(delivery)
-        delivery.save(update_fields=["job_id"])
+        return channel_send(channel, TEST_MESSAGE)
+    delivery.job_id = delivery_enqueue(delivery)
+    AlertDelivery.objects.filter(pk=delivery.pk).update(job_id=delivery.job_id)
     return delivery
-
-
-def rate_limit_key(rule):
-    """The per-domain limit's key in Redis (tests and the dashboard read it)."""
-    return ratelimit.limiter_key(RUN_QUEUE, rule.domain)

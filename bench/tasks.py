@@ -24,3 +24,22 @@ def count():
 def stamp():
     """Report the finish time, for enqueue-to-finished latency."""
     client().rpush("bench:finished-at", time.time())
+
+
+def check_page(url):
+    """What a rule check does at its core, without the platform: GET the page, pick the
+    watched part, compare it with the last one kept in Redis."""
+    import httpx
+    import lxml.html
+
+    text = "\n".join(node.text_content() for node in lxml.html.document_fromstring(httpx.get(url).text).cssselect("#price"))
+    client().getset(f"bench:last:{url}", text)
+    client().incr("bench:done")
+
+
+def post_hook(url, message):
+    """What a delivery does at its core: POST the alert's JSON to a webhook."""
+    import httpx
+
+    httpx.post(url, json=message).raise_for_status()
+    client().incr("bench:done")

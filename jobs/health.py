@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from .connection import get_redis, key
+from .connection import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,10 @@ def queue():
 
 
 def live_workers():
+    from .worker import count_live_workers
+
     try:
-        return sum(1 for _ in get_redis().scan_iter(match=key("worker-alive", "*"), count=500))
+        return count_live_workers(get_redis())
     except Exception:
         return 0
 

@@ -41,6 +41,18 @@ log = logging.getLogger("conveyor.worker")
 GRACE_SIGNAL = signal.SIGUSR1
 
 
+LIVE_WORKERS_KEY = key("workers-alive")
+
+
+def count_live_workers(connection):
+    """Workers whose last heartbeat promised they are alive now (the gone ones are dropped)."""
+    now = time.time()
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.zremrangebyscore(LIVE_WORKERS_KEY, "-inf", now)
+        pipe.zcard(LIVE_WORKERS_KEY)
+        return pipe.execute()[1]
+
+
 def alive_key(worker_name):
     return key("worker-alive", worker_name)
 
@@ -74,14 +86,22 @@ class ConveyorWorker(SimpleWorker):
     def _keep_alive(self):
         while not self._liveness_stop.is_set():
             try:
-                self.connection.set(alive_key(self.name), os.getpid(), ex=settings.WORKER_ALIVE_TTL)
+                with self.connection.pipeline(transaction=False) as pipe:
+                    pipe.set(alive_key(self.name), os.getpid(), ex=settings.WORKER_ALIVE_TTL)
+                    # The same promise in one sorted set, scored by its expiry, so that /health
+                    # counts live workers with one command instead of scanning every key.
+                    pipe.zadd(LIVE_WORKERS_KEY, {self.name: time.time() + settings.WORKER_ALIVE_TTL})
+                    pipe.execute()
             except redis.RedisError:
                 pass  # Redis is down: the dequeue loop logs it and reconnects.
             self._liveness_stop.wait(settings.WORKER_HEARTBEAT)
 
     def _forget_liveness(self):
         try:
-            self.connection.delete(alive_key(self.name))
+            with self.connection.pipeline(transaction=False) as pipe:
+                pipe.delete(alive_key(self.name))
+                pipe.zrem(LIVE_WORKERS_KEY, self.name)
+                pipe.execute()
         except redis.RedisError:
             pass
 

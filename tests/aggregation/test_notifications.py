@@ -74,3 +74,30 @@ def test_a_duplicate_subscription_is_a_400(api, subscribed):
     response = api.post("/api/v1/subscriptions/", {"kind": "keyword", "value": "x"})
     assert response.status_code == 400 and "value" in response.json()["error"]["fields"]
     assert api.post("/api/v1/subscriptions/", {"kind": "mood", "value": "x"}).status_code == 400
+
+
+def test_subscriptions_with_a_channel_push_matching_posts_there_once(api, other_api, remote, source_for, run_worker_burst):
+    import json
+
+    from tests.fakes.outside_fake import OUTSIDE_HOST, Outside
+
+    with Outside() as outside:
+        def channel(client):
+            body = {"name": "posts", "kind": "apprise", "url": f"json://{OUTSIDE_HOST}:{outside.port}/hook/posts"}
+            return client.post("/api/v1/channels/", body).json()["id"]
+
+        mine, theirs = channel(api), channel(other_api)
+        refused = api.post("/api/v1/subscriptions/", {"kind": "keyword", "value": "django", "channel": theirs})
+        assert refused.status_code == 400 and "channel" in refused.json()["error"]["fields"]
+        for kind, value in (("keyword", "django"), ("account", "bob")):  # both match the same post
+            assert api.post("/api/v1/subscriptions/", {"kind": kind, "value": value, "channel": mine}).status_code == 201
+        remote.add_posts("mastodon", "public", [
+            {"content": "<p>I love django</p>", "author": "bob"},
+            {"content": "<p>rust all day</p>", "author": "eve"},
+        ])
+        assert api.post(f"/api/v1/sources/{source_for('mastodon', 'public')}/fetch", {}).status_code == 202
+        run_worker_burst("content-aggregation", "notifications", "alerts-dispatch")
+
+        [call] = outside.hook_calls("posts")
+        assert "I love django" in json.loads(call["body"])["message"]
+        assert Notification.objects.count() == 1  # one per user and post, whichever subscriptions match

@@ -60,3 +60,21 @@ def test_a_stopped_worker_leaves_no_liveness_key(processes):
     worker.send_signal(signal.SIGTERM)
     worker.wait(15)
     assert list(get_redis().scan_iter("conveyor:worker-alive:*")) == []
+
+
+def test_health_counts_live_workers_and_forgets_killed_ones(processes, live_server):
+    import httpx
+
+    def workers():
+        return httpx.get(f"{live_server.url}/health").json()["workers"]
+
+    stopped = processes.worker("notifications")
+    killed = processes.worker("notifications")
+    wait_for(lambda: workers() == 2, message="two live workers")
+    stopped.send_signal(signal.SIGTERM)
+    stopped.wait(15)
+    assert workers() == 1  # a clean stop says goodbye at once
+    killed.kill()
+    killed.wait(5)
+    # A killed worker says nothing: it drops out when its promise expires (WORKER_ALIVE_TTL=2 here).
+    wait_for(lambda: workers() == 0, timeout=10, message="the killed worker to expire")
