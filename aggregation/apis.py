@@ -1,5 +1,6 @@
 from django.db.models import Q
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -58,6 +59,7 @@ class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
     def get_queryset(self):
         return Source.objects.filter(workspace__in=self.user_workspaces())
 
+    @extend_schema(request=FetchRequestSerializer, responses={202: FetchSerializer})
     def post(self, request, pk):
         source = self.get_object()
         data = FetchRequestSerializer(data=request.data)
@@ -67,6 +69,10 @@ class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
 
 
 class SourceBulkFetchApi(APIView):
+    @extend_schema(
+        operation_id="sources_fetch_many", request=BulkFetchSerializer,
+        responses={202: inline_serializer("FetchesQueued", {"fetches": FetchSerializer(many=True)})},
+    )
     def post(self, request):
         data = BulkFetchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -139,6 +145,7 @@ class NotificationListApi(generics.ListAPIView):
 
 
 class NotificationMarkReadApi(APIView):
+    @extend_schema(request=MarkReadSerializer, responses=inline_serializer("MarkedRead", {"marked_read": serializers.IntegerField()}))
     def post(self, request):
         data = MarkReadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -175,6 +182,7 @@ class PostActionApi(WorkspaceScoped, generics.GenericAPIView):
     def get_queryset(self):
         return Post.objects.filter(workspace__in=self.user_workspaces()).select_related("source")
 
+    @extend_schema(request=ActionRequestSerializer, responses={202: UserActionSerializer})
     def post(self, request, pk):
         post = self.get_object()
         data = ActionRequestSerializer(data=request.data)

@@ -44,6 +44,14 @@ class RuleRunAdmin(RecordAdmin):
     list_display = ["id", "rule", "trigger", "fetch_mode", "status", "attempts", "http_status", "duration_ms", "changed", "error", "requested_at"]
     list_filter = ["status", "trigger", "changed", "fetch_mode"]
     search_fields = ["rule__name", "error"]
+    actions = ["retry"]
+
+    @admin.action(description="Retry the selected failed runs")
+    def retry(self, request, queryset):
+        def retry_one(run):
+            services.run_retry(user=request.user, run=run)
+
+        enqueue_each(self, request, queryset.select_related("rule"), retry_one, "{count} retry run(s) queued.")
 
 
 @admin.register(Snapshot)

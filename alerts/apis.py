@@ -1,5 +1,6 @@
 from django.urls import reverse
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from jobs.serializers import StrictSerializer
@@ -54,6 +55,7 @@ class RuleDetailApi(RuleScoped, generics.RetrieveDestroyAPIView):
 class RuleRunApi(RuleScoped, generics.GenericAPIView):
     """POST /rules/{id}/run: a test run, ahead of the scheduled ones. 202 {"run": id}."""
 
+    @extend_schema(request=RunRequestSerializer, responses={202: inline_serializer("RunAccepted", {"run": serializers.IntegerField()})})
     def post(self, request, pk):
         rule = self.get_object()
         data = RunRequestSerializer(data=request.data)
@@ -135,6 +137,7 @@ class ChannelDetailApi(ChannelScoped, generics.RetrieveDestroyAPIView):
 
 
 class ChannelTestApi(ChannelScoped, generics.GenericAPIView):
+    @extend_schema(request=None, responses={202: inline_serializer("TestQueued", {"delivery": DeliverySerializer()})})
     def post(self, request, pk):
         channel = self.get_object()
         StrictSerializer(data=request.data).is_valid(raise_exception=True)  # takes no fields

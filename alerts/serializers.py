@@ -40,6 +40,7 @@ class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
     )
     headers = serializers.DictField(child=serializers.CharField(max_length=4000, allow_blank=True), write_only=True, required=False)
     header_names = serializers.SerializerMethodField()
+    domain = serializers.CharField(read_only=True)
     interval = StrictIntegerField(min_value=1, max_value=30 * 86400, required=False)
     error_threshold = StrictIntegerField(min_value=1, max_value=1000, required=False)
 

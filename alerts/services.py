@@ -124,6 +124,14 @@ def rule_run_request(*, user, rule, force_mode=None, debug=False, trigger=RuleRu
     return run_create(rule, trigger=trigger, user=user, mode=force_mode, debug=debug)
 
 
+def run_retry(*, user, run):
+    """Check a failed run's rule again, the same way, ahead of the scheduled runs."""
+    if run.status != RuleRun.Status.FAILED:
+        raise ServiceError("Only failed runs can be retried.", code="not_failed", status_code=409)
+    ensure_available()
+    return run_create(run.rule, trigger=RuleRun.Trigger.RETRY, user=user, mode=run.fetch_mode, debug=run.debug)
+
+
 def run_create(rule, *, trigger, user=None, mode=None, debug=False):
     with transaction.atomic():
         run = RuleRun.objects.create(
@@ -137,14 +145,15 @@ def run_create(rule, *, trigger, user=None, mode=None, debug=False):
 
 def run_enqueue(run, rule):
     """Enqueue the run's job: counted against its domain's limit, unless that domain is
-    exempt; tests and high-priority rules go to the front of the queue."""
+    exempt; what a person asked for (tests, retries) and high-priority rules go to the
+    front of the queue."""
     from .jobs import rule_run
 
     domain = rule.domain
     return enqueue(
         rule_run, run.pk, queue=RUN_QUEUE, rate_key=domain,
         rate_limited=domain not in settings.RULES_UNLIMITED_DOMAINS,
-        at_front=run.trigger == RuleRun.Trigger.MANUAL_TEST or rule.priority == Rule.Priority.HIGH,
+        at_front=run.trigger != RuleRun.Trigger.SCHEDULE or rule.priority == Rule.Priority.HIGH,
         description=f"check {rule.name} ({run.trigger})",
     )
 

@@ -289,6 +289,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a status: one enum name each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "PublishingStatusEnum": "publishing.models.Publishing.Status",
+        "RunStatusEnum": "aggregation.models.RunStatus",
+        "DeliveryStatusEnum": "alerts.models.AlertDelivery.Status",
+        "PublishingPlatformEnum": "publishing.models.Publishing.Platform",
+        "SourcePlatformEnum": "aggregation.models.Source.Platform",
+        "FetchModeEnum": "alerts.models.Rule.FetchMode",
+        "ConnectionStateEnum": ["connected", "unavailable"],
+    },
 }
 
 # --- Secrets at rest ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -9,6 +10,7 @@ from jobs.apis import HealthApi
 from workspaces.apis import WorkspaceListApi
 
 
+@extend_schema(exclude=True)
 @api_view(["GET"])
 def api_root(request):
     names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "source-list", "post-list", "rule-list", "alert-list", "channel-list", "queue-list"]

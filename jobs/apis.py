@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -6,10 +7,22 @@ from rest_framework.views import APIView
 from . import health, services
 
 
+HEALTH_REPORT = inline_serializer("HealthReport", {
+    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+    "database": serializers.ChoiceField(choices=["connected", "unavailable"]),
+    "cache": serializers.ChoiceField(choices=["connected", "unavailable"]),
+    "queue": serializers.ChoiceField(choices=["connected", "unavailable"]),
+    "workers": serializers.IntegerField(),
+    "timestamp": serializers.DateTimeField(),
+})
+QUEUE_STATE = inline_serializer("QueueState", {"name": serializers.CharField(), "paused": serializers.BooleanField()})
+
+
 class HealthApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    @extend_schema(responses={200: HEALTH_REPORT, 503: HEALTH_REPORT})
     def get(self, request):
         report = health.report()
         code = status.HTTP_200_OK if report["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
@@ -19,6 +32,7 @@ class HealthApi(APIView):
 class QueueListApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(responses=inline_serializer("QueueList", {"queues": serializers.ListField(child=serializers.DictField())}))
     def get(self, request):
         return Response({"queues": services.queue_stats()})
 
@@ -30,6 +44,7 @@ class PauseInputSerializer(serializers.Serializer):
 class QueuePauseApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(request=PauseInputSerializer, responses=QUEUE_STATE)
     def post(self, request, name):
         data = PauseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -40,6 +55,7 @@ class QueuePauseApi(APIView):
 class QueueResumeApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(request=None, responses=QUEUE_STATE)
     def post(self, request, name):
         services.queue_resume(name=name)
         return Response({"name": name, "paused": False})
@@ -48,6 +64,9 @@ class QueueResumeApi(APIView):
 class QueueRequeueFailedApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(request=None, responses=inline_serializer(
+        "QueueRequeued", {"name": serializers.CharField(), "requeued": serializers.IntegerField()}
+    ))
     def post(self, request, name):
         return Response({"name": name, "requeued": services.queue_requeue_failed(name=name)})
 
@@ -55,5 +74,6 @@ class QueueRequeueFailedApi(APIView):
 class QueueCleanupApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(request=None, responses=inline_serializer("QueueCleanup", {"trimmed": serializers.DictField()}))
     def post(self, request):
         return Response({"trimmed": services.queue_cleanup()})

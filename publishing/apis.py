@@ -1,5 +1,6 @@
 from django.urls import reverse
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +34,9 @@ class ProjectListCreateApi(WorkspaceScoped, generics.ListAPIView):
 
 
 class PublishingInitiateApi(APIView):
+    @extend_schema(request=InitiateSerializer, responses={202: inline_serializer("PublishingAccepted", {
+        "id": serializers.IntegerField(), "status": serializers.CharField(), "url": serializers.URLField(),
+    })})
     def post(self, request):
         data = InitiateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

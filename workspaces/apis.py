@@ -22,7 +22,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
         model = Workspace
         fields = ["id", "name", "personal", "created_at"]
 
-    def get_personal(self, workspace):
+    def get_personal(self, workspace) -> bool:
         return workspace.personal_for_id is not None
 
 

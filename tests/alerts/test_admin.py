@@ -67,3 +67,12 @@ def test_a_channel_url_is_kept_when_the_form_leaves_it_empty(staff, changed_rule
     assert response.status_code == 302, response.content.decode()[:2000]
     channel.refresh_from_db()
     assert channel.name == "renamed" and channel.config == {"url": SLACK}
+
+
+def test_failed_runs_can_be_retried_from_the_admin(staff, outside, rule_for, run_rule):
+    rule = rule_for(outside.set_page("retry-me", "gone", status=404))
+    failed = run_rule(rule["id"])
+    staff.post("/admin/alerts/rulerun/", {"action": "retry", "_selected_action": [failed["id"]]}, follow=True)
+    retry = RuleRun.objects.get(trigger="retry")
+    assert retry.rule_id == rule["id"] and retry.status == "queued"
+    assert get_queue("rules-run").get_job_ids() == [retry.job_id]
