@@ -9,7 +9,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -257,7 +256,7 @@ def source_delete(*, source):
     job_id = poll_job_id(source.pk)
     with transaction.atomic():
         source.delete()
-        transaction.on_commit(lambda: unschedule_quietly(job_id))
+        transaction.on_commit(lambda: scheduling.unschedule_quietly(job_id))
 
 
 def poll_job_id(source_id):
@@ -277,21 +276,7 @@ def source_schedules():
 
 
 def source_schedule_sync(source):
-    """Make the source's poll match the row now; if Redis is down, the scheduler's next sync will."""
-    try:
-        if source.enabled:
-            scheduling.ensure(scheduling.get_scheduler(), source_periodic(source))
-        else:
-            scheduling.unschedule(poll_job_id(source.pk))
-    except (redis.ConnectionError, redis.TimeoutError):
-        log.warning("source %s: schedule not updated (Redis unavailable); the scheduler will", source.pk)
-
-
-def unschedule_quietly(job_id):
-    try:
-        scheduling.unschedule(job_id)
-    except (redis.ConnectionError, redis.TimeoutError):
-        log.warning("%s not unscheduled (Redis unavailable); the scheduler's sync will", job_id)
+    scheduling.sync_quietly(source_periodic(source), source.enabled)
 
 
 def source_poll(*, source_id):

@@ -84,9 +84,15 @@ def chromium_path():
     return found
 
 
+# Defence in depth: anything the browser would fetch itself, past our routes (a WebSocket,
+# a prefetch), goes to a proxy that is not there, loopback included.
+SETTLE_TIMEOUT_MS = 5000
+SEALED_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
 def chromium_args():
     # Chromium refuses to start as root with its sandbox on (containers, CI).
-    return ["--no-sandbox"] if os.geteuid() == 0 else []
+    return SEALED_NETWORK + (["--no-sandbox"] if os.geteuid() == 0 else [])
 
 
 def fetch_headless(url, headers):
@@ -101,8 +107,10 @@ def fetch_headless(url, headers):
             try:
                 context = browser.new_context(extra_http_headers=headers, service_workers="block")
                 context.route("**/*", guard.answer)
+                context.route_web_socket("**/*", lambda socket: socket.close())
                 page = context.new_page()
                 response = page.goto(url, wait_until="load", timeout=settings.HEADLESS_TIMEOUT * 1000)
+                settle(page)
                 html = page.content()
             finally:
                 browser.close()
@@ -114,6 +122,17 @@ def fetch_headless(url, headers):
     # A refused image or script is blocked and listed in the run's debug output; only a
     # refused page fails the run (above, as the navigation fails).
     return Page(response.status if response else 200, html, "text/html", guard.requests, guard.refusals)
+
+
+def settle(page):
+    """Give scripts that fetch more after the load event a moment (no request for 500 ms),
+    but never fail a page that keeps polling."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_load_state("networkidle", timeout=SETTLE_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pass
 
 
 class GuardedRoutes:

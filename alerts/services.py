@@ -10,7 +10,6 @@ window is recorded as a duplicate, not sent: the database decides (DedupeClaim).
 import logging
 from datetime import timedelta
 
-import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -67,7 +66,7 @@ def rule_delete(*, rule):
     job_id = check_job_id(rule.pk)
     with transaction.atomic():
         rule.delete()
-        transaction.on_commit(lambda: unschedule_quietly(job_id))
+        transaction.on_commit(lambda: scheduling.unschedule_quietly(job_id))
 
 
 def check_job_id(rule_id):
@@ -87,21 +86,7 @@ def rule_schedules():
 
 
 def rule_schedule_sync(rule):
-    """Make the rule's schedule match the row now; if Redis is down, the scheduler's sync will."""
-    try:
-        if rule.enabled:
-            scheduling.ensure(scheduling.get_scheduler(), rule_periodic(rule))
-        else:
-            scheduling.unschedule(check_job_id(rule.pk))
-    except (redis.ConnectionError, redis.TimeoutError):
-        log.warning("rule %s: schedule not updated (Redis unavailable); the scheduler will", rule.pk)
-
-
-def unschedule_quietly(job_id):
-    try:
-        scheduling.unschedule(job_id)
-    except (redis.ConnectionError, redis.TimeoutError):
-        log.warning("%s not unscheduled (Redis unavailable); the scheduler's sync will", job_id)
+    scheduling.sync_quietly(rule_periodic(rule), rule.enabled)
 
 
 # --- asking for runs --------------------------------------------------------------------
@@ -396,10 +381,14 @@ def delivery_send(*, delivery_id, job_id, last_attempt):
         return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error="The channel is disabled.")
     try:
         channels.send(delivery.channel, message_for(delivery))
-    except channels.DeliveryFailed as exc:
-        if exc.permanent or last_attempt:
-            return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error=str(exc))
-        delivery_finish(delivery, AlertDelivery.Status.QUEUED, last_error=str(exc))
+    except Exception as exc:
+        # Anything unexpected is retried like a refused delivery, and its last failure
+        # fails the row, so that a broken channel cannot loop through the reconciler.
+        permanent = isinstance(exc, channels.DeliveryFailed) and exc.permanent
+        error = str(exc) if isinstance(exc, channels.DeliveryFailed) else f"{type(exc).__name__}: {exc}"
+        if permanent or last_attempt:
+            return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error=error)
+        delivery_finish(delivery, AlertDelivery.Status.QUEUED, last_error=error)
         raise
     return delivery_finish(delivery, AlertDelivery.Status.DELIVERED, last_error="", delivered_at=timezone.now())
 
@@ -462,6 +451,3 @@ def channel_test(*, channel):
     ensure_available()
     with transaction.atomic():
         return channel_send(channel, TEST_MESSAGE)
-    delivery.job_id = delivery_enqueue(delivery)
-    AlertDelivery.objects.filter(pk=delivery.pk).update(job_id=delivery.job_id)
-    return delivery

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import redis
 from django.conf import settings
 from rq.job import Job
 from rq_scheduler import Scheduler
@@ -105,6 +106,26 @@ def timing_of(scheduler, job_id):
 
 def unschedule(job_id, connection=None):
     get_scheduler(connection).cancel(job_id)
+
+
+def sync_quietly(periodic, enabled):
+    """Make one row's schedule match the row now (ensure it, or cancel it when the row is
+    disabled). If Redis is down, the scheduler's next sync of the provider will."""
+    try:
+        if enabled:
+            ensure(get_scheduler(), periodic)
+        else:
+            unschedule(periodic.job_id)
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("%s: schedule not updated (Redis unavailable); the scheduler's sync will", periodic.job_id)
+
+
+def unschedule_quietly(job_id):
+    """Cancel a deleted row's schedule; if Redis is down, the scheduler's sync will."""
+    try:
+        unschedule(job_id)
+    except (redis.ConnectionError, redis.TimeoutError):
+        log.warning("%s not unscheduled (Redis unavailable); the scheduler's sync will", job_id)
 
 
 def sync_provider(scheduler, prefix, provider):

@@ -103,6 +103,16 @@ def staff_api(live_server, make_user):
 
 
 @pytest.fixture
+def staff(make_user):
+    """A logged-in superuser's admin client."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
 def fake_eas(tmp_path, settings, monkeypatch):
     from tests.fakes.eas_fake import FakeEas
 

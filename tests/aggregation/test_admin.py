@@ -1,15 +1,7 @@
 import pytest
-from django.test import Client
 
 from aggregation.models import Fetch, RemoteAccount
 from jobs.queueing import get_queue
-
-
-@pytest.fixture
-def staff(make_user):
-    client = Client()
-    client.force_login(make_user("root", is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.mark.parametrize("model", ["source", "fetch", "post", "subscription", "notification", "useraction", "remoteaccount"])

@@ -2,20 +2,12 @@
 
 import pytest
 from django.apps import apps
-from django.test import Client
 
 from alerts.models import Alert, AlertDelivery, Channel, RuleRun
 from jobs.queueing import get_queue
 from tests.alerts.conftest import page_with_price
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts"
-
-
-@pytest.fixture
-def staff(make_user):
-    client = Client()
-    client.force_login(make_user("root", is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.fixture

@@ -51,3 +51,13 @@ def test_a_headless_redirect_to_loopback_is_refused(outside, rule_for, run_rule,
     run = run_rule(rule["id"])
     assert run["status"] == "failed" and "non-public address (127.0.0.1)" in run["error"]
     assert outside.requests("/redirect") and not outside.requests("/page/secret")
+
+
+def test_the_browser_opens_no_websocket_of_its_own(outside, rule_for, run_rule):
+    socket_url = f"ws://{OUTSIDE_HOST}:{outside.port}/hook/ws"
+    # When the socket attempt is over, the page asks for one more URL: the run saw it end.
+    extra = f'<script>new WebSocket("{socket_url}").onclose = () => fetch("/page/after-ws");</script>'
+    rule = rule_for(outside.set_page("ws", RENDERED.format(extra=extra)), fetch_mode="headless")
+    run = run_rule(rule["id"])
+    assert run["status"] == "succeeded", run["error"]
+    assert outside.requests("/page/after-ws") and not outside.requests("/hook/ws")

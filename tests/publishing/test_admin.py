@@ -6,13 +6,6 @@ from workspaces.services import workspace_ensure_personal
 
 
 @pytest.fixture
-def admin_client_(make_user):
-    client = Client()
-    client.force_login(make_user("root", is_staff=True, is_superuser=True))
-    return client
-
-
-@pytest.fixture
 def failed_publishing(make_user):
     user = make_user("dave")
     project = Project.objects.create(workspace=workspace_ensure_personal(user=user), name="app")
@@ -40,13 +33,13 @@ def failed_publishing(make_user):
         "/django-rq/",
     ],
 )
-def test_operator_pages_render(admin_client_, failed_publishing, url):
-    response = admin_client_.get(url)
+def test_operator_pages_render(staff, failed_publishing, url):
+    response = staff.get(url)
     assert response.status_code == 200
 
 
-def test_the_publishing_page_shows_status_error_progress_and_job_link_but_no_secret(admin_client_, failed_publishing):
-    response = admin_client_.get(f"/admin/publishing/publishing/{failed_publishing.pk}/change/")
+def test_the_publishing_page_shows_status_error_progress_and_job_link_but_no_secret(staff, failed_publishing):
+    response = staff.get(f"/admin/publishing/publishing/{failed_publishing.pk}/change/")
     page = response.content.decode()
     assert response.status_code == 200
     assert "GRADLE: boom" in page
@@ -62,8 +55,8 @@ def test_the_queue_dashboard_is_for_staff_only(make_user):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_the_retry_action_queues_a_failed_publishing_again(admin_client_, failed_publishing):
-    response = admin_client_.post(
+def test_the_retry_action_queues_a_failed_publishing_again(staff, failed_publishing):
+    response = staff.post(
         "/admin/publishing/publishing/",
         {"action": "retry_failed", "_selected_action": [failed_publishing.pk]},
         follow=True,
@@ -78,11 +71,11 @@ def test_the_retry_action_queues_a_failed_publishing_again(admin_client_, failed
     assert get_queue("publishing-builds").get_job_ids() == [failed_publishing.job_id]
 
 
-def test_the_admin_index_draws_the_queues(admin_client_):
+def test_the_admin_index_draws_the_queues(staff):
     from jobs import services
 
     services.queue_pause(name="notifications")
-    page = admin_client_.get("/admin/").content.decode()
+    page = staff.get("/admin/").content.decode()
     assert 'id="queue-overview"' in page
     assert "publishing-builds" in page and "0/5 per 60s" in page
     assert "paused" in page
