@@ -23,7 +23,7 @@ from jobs.queueing import enqueue
 from workspaces.services import workspace_for_write, workspaces_of
 
 from . import channels, diff, extract
-from .fetching import PermanentFetchError, TransientFetchError, fetch
+from .fetchers import PermanentFetchError, TransientFetchError, fetch
 from .models import Alert, AlertDelivery, Channel, DedupeClaim, Rule, RuleRun, Snapshot
 
 log = logging.getLogger("conveyor.alerts")
