@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
@@ -10,11 +11,27 @@ from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
 from .serializers import ChannelSerializer
 
 
+RECENT_RUNS = 12
+
+
+def run_colour(run):
+    if run.status == RuleRun.Status.FAILED:
+        return "#d93025"
+    if run.status != RuleRun.Status.SUCCEEDED:
+        return "#bdc1c6"
+    return "#1a73e8" if run.changed else "#34a853"
+
+
+def run_title(run):
+    what = "changed" if run.changed and run.status == RuleRun.Status.SUCCEEDED else run.status
+    return f"#{run.pk} {run.requested_at:%Y-%m-%d %H:%M:%S}: {what} {run.error[:100]}".strip()
+
+
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELDS
     list_display = [
-        "name", "domain", "fetch_mode", "extractor", "enabled", "last_run_at", "last_changed_at",
+        "name", "domain", "fetch_mode", "enabled", "recent_runs", "last_run_at", "last_changed_at",
         "consecutive_errors", "last_error",
     ]
     list_filter = ["enabled", "fetch_mode", "extractor", "priority", "workspace"]
@@ -30,6 +47,22 @@ class RuleAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.rule_delete(rule=obj)
+
+    def get_queryset(self, request):
+        latest = RuleRun.objects.order_by("-id").only("id", "rule_id", "status", "changed", "error", "requested_at")
+        return super().get_queryset(request).prefetch_related(Prefetch("runs", queryset=latest[:RECENT_RUNS], to_attr="recent"))
+
+    @admin.display(description=f"last {RECENT_RUNS} runs")
+    def recent_runs(self, rule):
+        """A strip of squares, oldest to newest: green unchanged, blue changed, red failed, grey waiting."""
+        runs = getattr(rule, "recent", None)
+        if runs is None:
+            runs = list(rule.runs.order_by("-id")[:RECENT_RUNS])
+        squares = format_html_join(
+            "", '<span title="{}" style="display:inline-block;width:9px;height:14px;margin-right:2px;background:{}"></span>',
+            ((run_title(run), run_colour(run)) for run in reversed(runs)),
+        )
+        return squares or "—"
 
     @admin.action(description="Run the selected rules now")
     def run_now(self, request, queryset):

@@ -54,6 +54,9 @@ class Rule(models.Model):
     error_threshold = models.PositiveIntegerField(
         default=3, help_text="Failed runs in a row that raise one error alert."
     )
+    # Bumped when what is watched changes (URL, extractor, expression, normalisation): the
+    # next run starts a new baseline instead of alerting on the difference of the edit.
+    revision = models.PositiveIntegerField(default=1, editable=False)
     consecutive_errors = models.PositiveIntegerField(default=0)
     error_alerted = models.BooleanField(default=False, help_text="The current error streak was alerted.")
     last_error = models.TextField(blank=True)
@@ -116,6 +119,7 @@ class Snapshot(models.Model):
     """The watched part of the page, stored once per distinct content."""
 
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="snapshots")
+    revision = models.PositiveIntegerField(default=1, help_text="The rule's revision it was taken under.")
     fingerprint = models.CharField(max_length=64)
     text = models.TextField()
     fetched_at = models.DateTimeField(auto_now_add=True)

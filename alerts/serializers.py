@@ -115,7 +115,7 @@ class RuleRunSerializer(serializers.ModelSerializer):
 class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Snapshot
-        fields = ["id", "rule", "fingerprint", "text", "fetched_at"]
+        fields = ["id", "rule", "revision", "fingerprint", "text", "fetched_at"]
 
 
 class DeliverySerializer(serializers.ModelSerializer):

@@ -50,10 +50,17 @@ def rule_create(*, user, workspace_id=None, **fields):
     return rule
 
 
+# What decides the watched text: changing one starts a new baseline.
+WATCHED_FIELDS = ("url", "fetch_mode", "extractor", "expression", "collapse_whitespace", "ignore_patterns")
+
+
 def rule_update(*, rule, **changes):
-    """Apply changes and reschedule at once; enabling a rule again forgets its error streak."""
+    """Apply changes and reschedule at once. Enabling a rule again forgets its error
+    streak; changing what it watches starts a new baseline (no alert for the edit)."""
     if changes.get("enabled") and not rule.enabled:
         changes.update(consecutive_errors=0, error_alerted=False, last_error="")
+    if any(name in changes and changes[name] != getattr(rule, name) for name in WATCHED_FIELDS):
+        changes["revision"] = rule.revision + 1
     for name, value in changes.items():
         setattr(rule, name, value)
     with transaction.atomic():
@@ -199,14 +206,15 @@ def compare_and_store(rule, run, text):
     """(changed, snapshot): store the text if it differs from the last snapshot, and alert.
 
     The rule row is locked meanwhile: a second run of the same rule waits, then finds
-    this snapshot and no change. The first snapshot of a rule is its baseline: no alert.
+    this snapshot and no change. The first snapshot of a rule (or of a rule's new
+    revision, after an edit of what it watches) is its baseline: no alert.
     """
     with transaction.atomic():
-        Rule.objects.select_for_update().filter(pk=rule.pk).values_list("pk").first()
-        last = Snapshot.objects.filter(rule=rule).order_by("-id").first()
+        revision = Rule.objects.select_for_update().filter(pk=rule.pk).values_list("revision", flat=True).first()
+        last = Snapshot.objects.filter(rule=rule, revision=revision).order_by("-id").first()
         if last is not None and not diff.is_change(last.text, text):
             return False, last
-        snapshot = Snapshot.objects.create(rule=rule, fingerprint=diff.fingerprint(text), text=text)
+        snapshot = Snapshot.objects.create(rule=rule, revision=revision, fingerprint=diff.fingerprint(text), text=text)
         prune_snapshots(rule)
         if last is None:
             return False, snapshot

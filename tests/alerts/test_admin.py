@@ -68,3 +68,12 @@ def test_failed_runs_can_be_retried_from_the_admin(staff, outside, rule_for, run
     retry = RuleRun.objects.get(trigger="retry")
     assert retry.rule_id == rule["id"] and retry.status == "queued"
     assert get_queue("rules-run").get_job_ids() == [retry.job_id]
+
+
+def test_the_rule_list_shows_recent_runs_as_coloured_squares(staff, changed_rule, outside, run_rule):
+    outside.set_page("adm", "gone", status=404)
+    run_rule(changed_rule["id"])
+    page = staff.get("/admin/alerts/rule/").content.decode()
+    strip = page[page.index("Last 12 runs"):]
+    # baseline (unchanged), changed, failed: oldest first
+    assert strip.index("background:#34a853") < strip.index("background:#1a73e8") < strip.index("background:#d93025")

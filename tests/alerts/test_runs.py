@@ -148,3 +148,16 @@ def test_failed_deliveries_are_retried_and_recorded(api, outside, rule_for, chan
     delivery = AlertDelivery.objects.get(pk=delivery_id)
     assert delivery.attempts == 3 and delivery.delivered_at is not None
     assert len(outside.hook_calls("sometimes")) == 3
+
+
+def test_editing_what_a_rule_watches_starts_a_new_baseline(api, outside, rule_for, channel_for, run_rule):
+    url = outside.set_page("edit", page_with_price("$ 10", "<p class='stock'>3 left</p>"))
+    rule = rule_for(url)
+    channel_for("ops")
+    run_rule(rule["id"])
+    api.client.patch(f"/api/v1/rules/{rule['id']}", json={"expression": ".stock"})
+    assert run_rule(rule["id"])["changed"] is False  # "$ 10" → "3 left" is the edit, not a change
+    api.client.patch(f"/api/v1/rules/{rule['id']}", json={"name": "renamed", "interval": 600})
+    outside.set_page("edit", page_with_price("$ 10", "<p class='stock'>2 left</p>"))
+    assert run_rule(rule["id"])["changed"] is True  # a name or schedule edit keeps the baseline
+    assert Alert.objects.count() == 1 and outside.hook_calls("ops")
