@@ -234,10 +234,7 @@ POLL_PREFIX = "source-poll-"
 def source_create(*, user, workspace_id=None, **fields):
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
     fields.setdefault("poll_interval", settings.SOURCE_DEFAULT_POLL_INTERVAL)
-    with transaction.atomic():
-        source = Source.objects.create(workspace=workspace, **fields)
-        transaction.on_commit(lambda: source_schedule_sync(source))
-    return source
+    return scheduling.save_and_resync(Source(workspace=workspace, **fields), source_periodic)
 
 
 def source_update(*, source, **changes):
@@ -246,17 +243,11 @@ def source_update(*, source, **changes):
         changes.update(consecutive_failures=0, last_error="")
     for name, value in changes.items():
         setattr(source, name, value)
-    with transaction.atomic():
-        source.save()
-        transaction.on_commit(lambda: source_schedule_sync(source))
-    return source
+    return scheduling.save_and_resync(source, source_periodic)
 
 
 def source_delete(*, source):
-    job_id = poll_job_id(source.pk)
-    with transaction.atomic():
-        source.delete()
-        transaction.on_commit(lambda: scheduling.unschedule_quietly(job_id))
+    scheduling.delete_and_unschedule(source, poll_job_id(source.pk))
 
 
 def poll_job_id(source_id):

@@ -44,10 +44,7 @@ def rules_of(user):
 def rule_create(*, user, workspace_id=None, **fields):
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
     fields.setdefault("interval", settings.RULE_DEFAULT_INTERVAL)
-    with transaction.atomic():
-        rule = Rule.objects.create(workspace=workspace, **fields)
-        transaction.on_commit(lambda: rule_schedule_sync(rule))
-    return rule
+    return scheduling.save_and_resync(Rule(workspace=workspace, **fields), rule_periodic)
 
 
 # What decides the watched text: changing one starts a new baseline.
@@ -63,17 +60,11 @@ def rule_update(*, rule, **changes):
         changes["revision"] = rule.revision + 1
     for name, value in changes.items():
         setattr(rule, name, value)
-    with transaction.atomic():
-        rule.save()
-        transaction.on_commit(lambda: rule_schedule_sync(rule))
-    return rule
+    return scheduling.save_and_resync(rule, rule_periodic)
 
 
 def rule_delete(*, rule):
-    job_id = check_job_id(rule.pk)
-    with transaction.atomic():
-        rule.delete()
-        transaction.on_commit(lambda: scheduling.unschedule_quietly(job_id))
+    scheduling.delete_and_unschedule(rule, check_job_id(rule.pk))
 
 
 def check_job_id(rule_id):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 from django.conf import settings
+from django.db import transaction
 from rq.job import Job
 from rq_scheduler import Scheduler
 
@@ -118,6 +119,22 @@ def sync_quietly(periodic, enabled):
             unschedule(periodic.job_id)
     except (redis.ConnectionError, redis.TimeoutError):
         log.warning("%s: schedule not updated (Redis unavailable); the scheduler's sync will", periodic.job_id)
+
+
+def save_and_resync(row, periodic_of):
+    """Save a row that has a schedule (`periodic_of(row)`, on while `row.enabled`); once
+    the save is committed, the schedule follows it."""
+    with transaction.atomic():
+        row.save()
+        transaction.on_commit(lambda: sync_quietly(periodic_of(row), row.enabled))
+    return row
+
+
+def delete_and_unschedule(row, job_id):
+    """Delete a row; once that is committed, cancel its schedule `job_id`."""
+    with transaction.atomic():
+        row.delete()
+        transaction.on_commit(lambda: unschedule_quietly(job_id))
 
 
 def unschedule_quietly(job_id):
