@@ -7,7 +7,7 @@ from jobs.serializers import StrictSerializer
 from workspaces.apis import WorkspaceScoped
 
 from . import services
-from .models import Alert, Channel, Rule, RuleRun, Snapshot
+from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
 from .serializers import (
     AlertQuerySerializer,
     AlertSerializer,
@@ -55,14 +55,16 @@ class RuleDetailApi(RuleScoped, generics.RetrieveDestroyAPIView):
 class RuleRunApi(RuleScoped, generics.GenericAPIView):
     """POST /rules/{id}/run: a test run, ahead of the scheduled ones. 202 {"run": id}."""
 
-    @extend_schema(request=RunRequestSerializer, responses={202: inline_serializer("RunAccepted", {"run": serializers.IntegerField()})})
+    @extend_schema(request=RunRequestSerializer, responses={202: inline_serializer(
+        "RunAccepted", {"run": serializers.IntegerField(), "url": serializers.URLField()}
+    )})
     def post(self, request, pk):
         rule = self.get_object()
         data = RunRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.rule_run_request(user=request.user, rule=rule, **data.validated_data)
-        location = request.build_absolute_uri(reverse("run-detail", args=[run.pk]))
-        return Response({"run": run.pk}, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+        url = request.build_absolute_uri(reverse("run-detail", args=[run.pk]))
+        return Response({"run": run.pk, "url": url}, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 
 
 class RuleRunListApi(RuleScoped, generics.ListAPIView):
@@ -137,9 +139,20 @@ class ChannelDetailApi(ChannelScoped, generics.RetrieveDestroyAPIView):
 
 
 class ChannelTestApi(ChannelScoped, generics.GenericAPIView):
-    @extend_schema(request=None, responses={202: inline_serializer("TestQueued", {"delivery": DeliverySerializer()})})
+    @extend_schema(request=None, responses={202: inline_serializer(
+        "TestQueued", {"delivery": DeliverySerializer(), "url": serializers.URLField()}
+    )})
     def post(self, request, pk):
         channel = self.get_object()
         StrictSerializer(data=request.data).is_valid(raise_exception=True)  # takes no fields
         delivery = services.channel_test(channel=channel)
-        return Response({"delivery": DeliverySerializer(delivery).data}, status=status.HTTP_202_ACCEPTED)
+        url = request.build_absolute_uri(reverse("delivery-detail", args=[delivery.pk]))
+        body = {"delivery": DeliverySerializer(delivery).data, "url": url}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+
+
+class DeliveryDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
+    serializer_class = DeliverySerializer
+
+    def get_queryset(self):
+        return AlertDelivery.objects.filter(workspace__in=self.user_workspaces())

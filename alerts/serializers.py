@@ -121,7 +121,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
 class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertDelivery
-        fields = ["id", "alert", "channel", "status", "attempts", "last_error", "created_at", "delivered_at"]
+        fields = ["id", "alert", "channel", "status", "attempts", "last_error", "created_at", "updated_at", "delivered_at"]
 
 
 class AlertSerializer(serializers.ModelSerializer):

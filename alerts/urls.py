@@ -14,4 +14,5 @@ urlpatterns = [
     path("channels/", apis.ChannelListCreateApi.as_view(), name="channel-list"),
     path("channels/<int:pk>", apis.ChannelDetailApi.as_view(), name="channel-detail"),
     path("channels/<int:pk>/test", apis.ChannelTestApi.as_view(), name="channel-test"),
+    path("deliveries/<int:pk>", apis.DeliveryDetailApi.as_view(), name="delivery-detail"),
 ]

@@ -44,14 +44,17 @@ def test_email_channel_sends_through_smtp(api, outside, rule_for, channel_for, r
     assert AlertDelivery.objects.get().status == "delivered"
 
 
-def test_channel_test_endpoint_queues_a_test_message(api, outside, channel_for, run_worker_burst):
+def test_channel_test_endpoint_queues_a_test_message(api, other_api, outside, channel_for, run_worker_burst):
     channel = channel_for("tested")
     response = api.post(f"/api/v1/channels/{channel['id']}/test")
     assert response.status_code == 202
+    assert response.json()["delivery"]["status"] == "queued"
     run_worker_burst("alerts-dispatch")
+    assert api.get(response.json()["url"]).json()["status"] == "delivered"
     [call] = outside.hook_calls("tested")
     assert json.loads(call["body"])["title"] == "Conveyor test message"
     assert api.post(f"/api/v1/channels/{channel['id']}/test", {"now": True}).status_code == 400
+    assert other_api.get(response.json()["url"]).status_code == 404
 
 
 def test_two_racing_runs_alert_once_per_channel(api, outside, rule_for, channel_for, processes, fast_alert_policies):
