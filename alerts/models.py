@@ -18,7 +18,7 @@ class Rule(models.Model):
     """Watch part of a page: fetch it on a schedule, extract, compare, alert on a change."""
 
     class FetchMode(models.TextChoices):
-        HTTP = "http"
+        HTTP = "http", "HTTP"
         HEADLESS = "headless", "Headless Chromium"
 
     class Extractor(models.TextChoices):

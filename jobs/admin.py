@@ -40,6 +40,10 @@ class RecordAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # A view page, without Save buttons; the admin's actions (retry, resend) still apply.
+        return False
+
 
 def dashboard_job_url(queue_name, job_id):
     """The job's page in the django-rq dashboard."""
