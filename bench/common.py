@@ -2,6 +2,7 @@
 that are always cleaned up, and a few statistics. Never the user's Redis or database."""
 
 import argparse
+import math
 import os
 import shutil
 import signal
@@ -24,11 +25,25 @@ from jobs import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
 @contextmanager
 def bench_environment():
     """Yield the environment of every process of one benchmark run, and clean up after it."""
-    # SIGTERM must unwind like Ctrl-C, so that the workers and Redis started here stop too.
+    # SIGTERM must unwind like Ctrl-C, so that the workers and Redis started here stop too;
+    # and Ctrl-C must unwind even when started from a shell that ignores it (`cmd &`).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
-    redis_process, redis_url, _ = devredis.start(workdir / "redis", persistent=False)
-    env = {
+    try:
+        redis_process, redis_url, _ = devredis.start(workdir / "redis", persistent=False)
+        try:
+            env = environment(workdir, redis_url)
+            manage(env, "migrate", "--noinput", "-v0")
+            yield env
+        finally:
+            devredis.stop(redis_process)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def environment(workdir, redis_url):
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONPATH": str(BASE_DIR),
@@ -37,16 +52,11 @@ def bench_environment():
         "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
         "REDIS_URL": redis_url,
         "BENCH_REDIS_URL": redis_url,
+        # Celery's broker (and strict Celery's results) in another database of the same Redis.
         "BENCH_CELERY_BROKER": redis_url.rsplit("/", 1)[0] + "/1",
         "LOG_LEVEL": "WARNING",
         "EAS_CLI": "/bin/false",
     }
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
-        yield env
-    finally:
-        devredis.stop(redis_process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def manage(env, *args):
@@ -60,11 +70,15 @@ def running(commands, env):
     Their output goes to a file, shown only when the benchmark fails.
     """
     log = tempfile.TemporaryFile(mode="w+")
-    processes = [
-        subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        for argv in commands
-    ]
+    processes = []
     try:
+        for argv in commands:
+            processes.append(
+                subprocess.Popen(
+                    argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True,
+                )
+            )
         yield processes
     except BaseException:
         log.seek(0)
@@ -108,8 +122,9 @@ def wait_until(predicate, timeout, interval=0.005, what="condition"):
 
 
 def percentile(values, fraction):
+    """Nearest rank: the smallest value with at least `fraction` of the values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def summary_ms(seconds):
@@ -126,11 +141,44 @@ def python(*args):
     return [sys.executable, *args]
 
 
-def main(description, run, report, option, default):
-    """Run one benchmark from the command line: `--OPTION N` sets its size."""
+def redis_commands_processed(client):
+    """Commands the Redis server has run since it started, from every client."""
+    return int(client.info("stats")["total_commands_processed"])
+
+
+def redis_cpu_seconds(client):
+    """CPU time the Redis server has used since it started (user + system)."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def session_cpu_seconds(processes):
+    """CPU time used so far by every process in the sessions these processes lead
+    (each was started with start_new_session), with their reaped children's.
+
+    Unlike a rate, CPU time per job hardly moves when other work shares the machine.
+    """
+    leaders = {process.pid for process in processes}
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        # proc(5), after "pid (comm)": [3] is the session, [11:15] utime stime cutime cstime.
+        if int(fields[3]) in leaders:
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def main(description, run, report, option, default, add_arguments=None):
+    """Run one benchmark from the command line: `--OPTION N` sets its size; other options
+    (add_arguments) are passed to run() by name too."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(f"--{option}", type=int, default=default)
-    size = getattr(parser.parse_args(), option)
+    if add_arguments:
+        add_arguments(parser)
+    options = vars(parser.parse_args())
     with bench_environment() as env:
         django_setup(env)
-        report(run(env, size))
+        report(run(env, **options))
