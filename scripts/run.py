@@ -17,6 +17,7 @@ its own, honcho stops the others and this exits non-zero, so a supervisor restar
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,7 @@ def main():
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput")
         ensure_superuser(env)
+        report_chromium(env)
         return run_procfile(env)
     except KeyboardInterrupt:
         log.info("stopped")
@@ -176,6 +178,17 @@ def run_procfile(env):
         return 0
     log.error("a process exited (code %s), so everything was stopped", manager.returncode)
     return manager.returncode if manager.returncode and manager.returncode > 0 else 1
+
+
+def report_chromium(env):
+    """Headless alert rules need a Chromium; say which, or that there is none."""
+    configured = env.get("CHROMIUM_PATH")
+    found = next(filter(None, map(shutil.which, [configured or "chromium", "chromium-browser", "google-chrome"])), None)
+    if found:
+        log.info("headless rules use %s", found)
+    else:
+        log.info("no Chromium found: headless alert rules will fail until it is installed "
+                 "(Debian: apt install chromium) or CHROMIUM_PATH is set")
 
 
 def print_addresses(port):
