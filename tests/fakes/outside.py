@@ -11,11 +11,12 @@ Run: python -m tests.fakes.outside --host 127.0.0.2 --port N (prints "listening"
 
 import argparse
 import json
-import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import FakeHandler
 
 
 class World:
@@ -33,18 +34,7 @@ class World:
 world = World()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        # Headers and body go out in two writes: without this, Nagle's algorithm and the
-        # client's delayed ACK add ~40 ms to every answer on a kept-alive connection.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
-
+class Handler(FakeHandler):
     def record(self, body=b""):
         entry = {
             "method": self.command, "path": self.path, "at": time.time(), "headers": dict(self.headers),
@@ -60,13 +50,13 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == "/_fake/requests":
             with world.lock:
-                return self.send(200, json.dumps(world.requests).encode(), "application/json")
+                return self.send_raw(200, json.dumps(world.requests).encode(), "application/json")
         self.record()
         if parts.path == "/redirect":
-            return self.send(302, b"", "text/plain", {"Location": parse_qs(parts.query)["to"][0]})
+            return self.send_raw(302, b"", "text/plain", {"Location": parse_qs(parts.query)["to"][0]})
         if parts.path.startswith("/page/"):
             return self.page(parts.path.removeprefix("/page/"))
-        self.send(404, b"not found", "text/plain")
+        self.send_raw(404, b"not found", "text/plain")
 
     def page(self, name):
         with world.lock:
@@ -75,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
                 world.pages[name]["fail_times"] -= 1
                 page.update(status=page["fail_status"], body="failing on purpose")
         time.sleep(page.get("delay") or 0)
-        self.send(page["status"], page["body"].encode(), page.get("content_type") or "text/html; charset=utf-8")
+        self.send_raw(page["status"], page["body"].encode(), page.get("content_type") or "text/html; charset=utf-8")
 
     def do_POST(self):
         body = self.read_body()
@@ -85,7 +75,7 @@ class Handler(BaseHTTPRequestHandler):
         self.record(body)
         if path.startswith("/hook/"):
             return self.hook(path.removeprefix("/hook/"))
-        self.send(404, b"not found", "text/plain")
+        self.send_raw(404, b"not found", "text/plain")
 
     def hook(self, name):
         with world.lock:
@@ -93,8 +83,8 @@ class Handler(BaseHTTPRequestHandler):
             if failures:
                 world.hook_failures[name] = failures - 1
         if failures:
-            return self.send(503, b"try later", "text/plain")
-        self.send(200, b'{"ok": true}', "application/json")
+            return self.send_raw(503, b"try later", "text/plain")
+        self.send_raw(200, b'{"ok": true}', "application/json")
 
     def control(self, what, body):
         if what == "reset":
@@ -106,17 +96,9 @@ class Handler(BaseHTTPRequestHandler):
             with world.lock:
                 world.hook_failures[body["name"]] = body.get("fail_times", 0)
         else:
-            return self.send(404, b"unknown control", "text/plain")
-        self.send(204, b"", "text/plain")
+            return self.send_raw(404, b"unknown control", "text/plain")
+        self.send_raw(204, b"", "text/plain")
 
-    def send(self, status, body, content_type, headers=None):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def main():

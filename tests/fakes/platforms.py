@@ -9,14 +9,15 @@ Run as `python -m tests.fakes.platforms --port PORT`. It answers like Mastodon
 import argparse
 import hashlib
 import json
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.sax.saxutils import escape
+
+from tests.fakes.http import FakeHandler
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -201,18 +202,7 @@ def atom(base, name, posts):
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        # Headers and body go out in two writes: without this, delayed ACKs stall each
-        # keep-alive response by ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
-
+class Handler(FakeHandler):
     @property
     def base(self):
         return f"http://{self.headers.get('Host')}"
@@ -327,16 +317,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status, body, headers=None):
         self.send_raw(status, json.dumps(body).encode(), "application/json", headers or {})
-
-    def send_raw(self, status, body, content_type, headers):
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def main():
