@@ -14,3 +14,4 @@ class AlertsConfig(AppConfig):
         reconciler.track(RuleRun, active_statuses=RuleRun.ACTIVE_STATUSES, resume=services.run_resume)
         reconciler.track(AlertDelivery, active_statuses=AlertDelivery.ACTIVE_STATUSES, resume=services.delivery_resume)
         scheduling.register(services.CHECK_PREFIX, services.rule_schedules)
+        scheduling.register(services.PRUNE_PREFIX, services.housekeeping_schedules)

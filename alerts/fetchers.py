@@ -30,7 +30,12 @@ class PermanentFetchError(Exception):
 
 
 class TransientFetchError(Exception):
-    """The page may answer next time (5xx, 429, timeouts)."""
+    """The page may answer next time (5xx, 429, timeouts). `wait`: the seconds a 429's
+    Retry-After asked for, during which its whole domain is left alone."""
+
+    def __init__(self, message, wait=None):
+        super().__init__(message)
+        self.wait = wait
 
 
 @dataclass
@@ -41,22 +46,25 @@ class Page:
     requests: list = field(default_factory=list)
     blocked: list = field(default_factory=list)
     duration_ms: int = 0
+    retry_after: str | None = None
 
 
 def fetch(url, *, mode, headers=None):
     """The page at `url` as text, by `mode` ("http" or "headless")."""
     started = time.monotonic()
     page = fetch_headless(url, headers or {}) if mode == "headless" else fetch_http(url, headers or {})
-    check_status(url, page.status)
+    check_status(url, page)
     page.duration_ms = int((time.monotonic() - started) * 1000)
     return page
 
 
-def check_status(url, status):
-    if status in TRANSIENT_STATUSES:
-        raise TransientFetchError(f"{url} answered {status}")
-    if status >= 400:
-        raise PermanentFetchError(f"{url} answered {status}")
+def check_status(url, page):
+    if page.status == 429:
+        raise TransientFetchError(f"{url} answered 429", wait=outbound.retry_after_seconds(page.retry_after))
+    if page.status in TRANSIENT_STATUSES:
+        raise TransientFetchError(f"{url} answered {page.status}")
+    if page.status >= 400:
+        raise PermanentFetchError(f"{url} answered {page.status}")
 
 
 def fetch_http(url, headers):
@@ -67,7 +75,10 @@ def fetch_http(url, headers):
         raise PermanentFetchError(str(exc)) from None
     except httpx.HTTPError as exc:
         raise TransientFetchError(f"{type(exc).__name__}: {exc}") from None
-    return Page(response.status_code, response.text, response.headers.get("content-type", ""))
+    return Page(
+        response.status_code, response.text, response.headers.get("content-type", ""),
+        retry_after=response.headers.get("retry-after"),
+    )
 
 
 # --- headless Chromium ----------------------------------------------------------------
@@ -112,6 +123,7 @@ def fetch_headless(url, headers):
                 response = page.goto(url, wait_until="load", timeout=settings.HEADLESS_TIMEOUT * 1000)
                 settle(page)
                 html = page.content()
+                retry_after = response.headers.get("retry-after") if response else None
             finally:
                 browser.close()
     except PlaywrightError as exc:
@@ -121,7 +133,8 @@ def fetch_headless(url, headers):
         guard.close()
     # A refused image or script is blocked and listed in the run's debug output; only a
     # refused page fails the run (above, as the navigation fails).
-    return Page(response.status if response else 200, html, "text/html", guard.requests, guard.refusals)
+    return Page(response.status if response else 200, html, "text/html", guard.requests, guard.refusals,
+                retry_after=retry_after)
 
 
 def settle(page):

@@ -24,6 +24,11 @@ def rule_run(run_id):
     return outcome
 
 
+def claims_prune():
+    """Hourly (maintenance queue): forget dedupe claims whose window has passed."""
+    return f"{services.claims_prune()} expired dedupe claims deleted"
+
+
 def delivery_send(delivery_id):
     """Send one alert to one channel through apprise or our signed webhook; retried on failure."""
     attempt = current_attempt()

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import scheduling
+from jobs import ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.errors import ServiceError
 from jobs.policies import policy_for
@@ -172,6 +172,9 @@ def rule_run(*, run_id, job_id, last_attempt):
     except (PermanentFetchError, extract.ExtractError) as exc:
         return run_fail(run, str(exc))
     except TransientFetchError as exc:
+        if exc.wait:
+            # The site asked for a pause: no run of any rule on this domain starts before it ends.
+            ratelimit.block(ratelimit.limiter_key(RUN_QUEUE, rule.domain), exc.wait)
         return run_transient_failure(run, str(exc), last_attempt=last_attempt)
     except Exception as exc:
         # Anything unexpected is retried too; its last failure fails the run, so a bad
@@ -336,6 +339,20 @@ def claim_dedupe(channel, dedupe_key, window):
         return True
     except IntegrityError:
         return False
+
+
+PRUNE_PREFIX = "alerts-prune-"
+
+
+def housekeeping_schedules():
+    """The alerts app's own periodic work, for the scheduler's sync."""
+    return [scheduling.Periodic(f"{PRUNE_PREFIX}claims", "alerts.jobs.claims_prune", 3600)]
+
+
+def claims_prune():
+    """Delete dedupe claims whose window has passed (an expired claim is also reusable)."""
+    deleted, _ = DedupeClaim.objects.filter(until__lt=timezone.now()).delete()
+    return deleted
 
 
 def delivery_enqueue(delivery):

@@ -16,6 +16,8 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from functools import cache
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -100,6 +102,20 @@ def tls_context():
     """One TLS context per process: building one (reading the CA bundle) costs ~25 ms,
     more than a whole check of a small page."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def retry_after_seconds(value, default=60.0):
+    """A Retry-After header's wait in seconds: it is seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return default
 
 
 def new_client(timeout=None):

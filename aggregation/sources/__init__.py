@@ -9,10 +9,11 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 import nh3
 from django.utils.dateparse import parse_datetime
+
+from jobs.outbound import retry_after_seconds
 
 
 class SourceError(Exception):
@@ -68,20 +69,6 @@ def parse_time(value):
     if parsed and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
-
-
-def retry_after_seconds(value, default=60.0):
-    """Retry-After is seconds or an HTTP date."""
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return default
 
 
 PERMANENT = {400, 401, 403, 404, 410, 422}

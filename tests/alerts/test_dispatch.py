@@ -5,7 +5,9 @@ import json
 from django.db import transaction
 
 from alerts import channels, services
+from alerts.jobs import claims_prune
 from alerts.models import Alert, AlertDelivery, Channel, Rule, RuleRun
+from jobs import scheduling
 from tests.alerts.conftest import OUTSIDE_HOST, page_with_price
 from tests.conftest import wait_for
 
@@ -133,3 +135,17 @@ def test_apprise_json_endpoints_are_guarded_too(api, outside, channel_for, run_w
     delivery = AlertDelivery.objects.get()
     assert delivery.status == "failed" and f"{OUTSIDE_HOST}" in delivery.last_error
     assert outside.hook_calls("guarded") == []
+
+
+def test_expired_dedupe_claims_are_pruned_every_hour(channel_for):
+    channel = Channel.objects.get(pk=channel_for("ops")["id"])
+    window = services.timedelta(seconds=300)
+    services.claim_dedupe(channel, "change:1:old", window)
+    services.claim_dedupe(channel, "change:1:new", window)
+    services.DedupeClaim.objects.filter(dedupe_key="change:1:old").update(until=services.timezone.now() - window)
+
+    scheduler = scheduling.get_scheduler()
+    scheduling.sync_provider(scheduler, services.PRUNE_PREFIX, services.housekeeping_schedules)
+    assert scheduling.timing_of(scheduler, "alerts-prune-claims") == "every 3600s"
+    assert claims_prune() == "1 expired dedupe claims deleted"
+    assert list(services.DedupeClaim.objects.values_list("dedupe_key", flat=True)) == ["change:1:new"]

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from alerts import services
 from alerts.models import Rule, RuleRun
-from jobs import outbound
+from jobs import outbound, ratelimit
 from jobs.connection import get_redis
 from jobs.queueing import get_queue
 from tests.alerts.conftest import OUTSIDE_HOST, page_with_price
@@ -141,3 +141,17 @@ def test_a_host_that_does_not_resolve_yet_may_be_watched(api, rule_for, fast_ale
     rule = rule_for("http://no-such-host.invalid/page", "p")
     with pytest.raises(httpx.ConnectError):
         outbound.resolve(rule["url"])
+
+
+def test_a_429_holds_back_every_rule_on_its_domain_for_retry_after(outside, rule_for, run_worker_burst):
+    busy = rule_for(outside.set_page("busy", "slow down", status=429, headers={"Retry-After": "30"}))
+    other = rule_for(outside.set_page("other", page_with_price("$ 1")), name="same domain")
+    services.rule_check(rule_id=busy["id"])
+    run_worker_burst("rules-run")
+    assert RuleRun.objects.get(rule_id=busy["id"]).status == "queued"  # its retry is scheduled
+    services.rule_check(rule_id=other["id"])
+    run_worker_burst("rules-run")
+    assert RuleRun.objects.get(rule_id=other["id"]).status == "queued"  # waiting out the 30 s
+    assert outside.requests("/page/other") == []
+    blocked_for = get_redis().pttl(ratelimit.block_key(ratelimit.limiter_key("rules-run", OUTSIDE_HOST)))
+    assert 25_000 < blocked_for <= 30_000

@@ -65,7 +65,8 @@ class Handler(FakeHandler):
                 world.pages[name]["fail_times"] -= 1
                 page.update(status=page["fail_status"], body="failing on purpose")
         time.sleep(page.get("delay") or 0)
-        self.send_raw(page["status"], page["body"].encode(), page.get("content_type") or "text/html; charset=utf-8")
+        content_type = page.get("content_type") or "text/html; charset=utf-8"
+        self.send_raw(page["status"], page["body"].encode(), content_type, page.get("headers"))
 
     def do_POST(self):
         body = self.read_body()

@@ -49,9 +49,10 @@ class Outside:
     def control(self, what, body=None):
         self.client.post(f"/_fake/{what}", json=body or {}).raise_for_status()
 
-    def set_page(self, name, body, *, status=200, content_type="text/html; charset=utf-8", fail_times=0, fail_status=503):
+    def set_page(self, name, body, *, status=200, content_type="text/html; charset=utf-8", fail_times=0,
+                 fail_status=503, headers=None):
         self.control("page", {"name": name, "body": body, "status": status, "content_type": content_type,
-                              "fail_times": fail_times, "fail_status": fail_status})
+                              "fail_times": fail_times, "fail_status": fail_status, "headers": headers or {}})
         return f"{self.url}/page/{name}"
 
     def fail_hook(self, name, times):
