@@ -138,6 +138,8 @@ class Alert(models.Model):
     class Kind(models.TextChoices):
         CHANGE = "change"
         ERROR = "error"
+        # The first success after an error alert.
+        RECOVERED = "recovered"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="alerts")
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="alerts")

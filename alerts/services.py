@@ -238,9 +238,22 @@ def run_succeed(run, page, *, changed, snapshot, text):
         status=RuleRun.Status.SUCCEEDED, http_status=page.status, duration_ms=page.duration_ms, changed=changed,
         snapshot=snapshot, error="", debug_output=debug_output, finished_at=now, updated_at=now,
     )
-    Rule.objects.filter(pk=run.rule_id).update(
-        consecutive_errors=0, error_alerted=False, last_error="", last_run_at=now, updated_at=now
-    )
+    Rule.objects.filter(pk=run.rule_id).update(consecutive_errors=0, last_error="", last_run_at=now, updated_at=now)
+    rule_record_recovery(run)
+
+
+def rule_record_recovery(run):
+    """A success after an error alert says so, once: the alert ends the streak it reported."""
+    with transaction.atomic():
+        if not Rule.objects.filter(pk=run.rule_id, error_alerted=True).update(error_alerted=False):
+            return
+        rule = Rule.objects.get(pk=run.rule_id)
+        alert = Alert.objects.create(
+            workspace_id=rule.workspace_id, rule=rule, run=run, kind=Alert.Kind.RECOVERED,
+            title=f"{rule.name} works again", dedupe_key=f"recovered:{rule.pk}:{run.pk}",
+        )
+        alert_dispatch(alert)
+    log.info("rule %s recovered: alert %s", rule.pk, alert.pk)
 
 
 def debug_report(page, text):

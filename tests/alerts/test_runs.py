@@ -78,7 +78,7 @@ def test_debug_run_keeps_what_was_fetched_and_extracted(outside, rule_for, run_r
     assert run_rule(rule["id"])["debug_output"] is None
 
 
-def test_failing_rule_raises_one_error_alert_then_recovers(api, outside, rule_for, channel_for, run_rule):
+def test_failing_rule_raises_one_error_alert_then_one_recovery(api, outside, rule_for, channel_for, run_rule):
     url = outside.set_page("gone", "missing", status=404)
     rule = rule_for(url, error_threshold=3)
     channel_for("ops")
@@ -95,6 +95,10 @@ def test_failing_rule_raises_one_error_alert_then_recovers(api, outside, rule_fo
     outside.set_page("gone", page_with_price("$ 1"))
     assert run_rule(rule["id"])["status"] == "succeeded"
     assert Rule.objects.get(pk=rule["id"]).consecutive_errors == 0
+    recovered = Alert.objects.get(rule_id=rule["id"], kind=Alert.Kind.RECOVERED)
+    assert recovered.title == "watched works again" and len(outside.hook_calls("ops")) == 2
+    run_rule(rule["id"])
+    assert Alert.objects.filter(kind=Alert.Kind.RECOVERED).count() == 1  # said once
     outside.set_page("gone", "missing", status=404)
     for _ in range(3):
         run_rule(rule["id"])
