@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ratelimit, scheduling
+from jobs import ratelimit, reconciler, scheduling
 from jobs.connection import ensure_available
 from jobs.errors import ServiceError
 from jobs.outbound import FetchRefused, new_client
@@ -217,13 +217,7 @@ def fetch_resume(fetch):
     from .jobs import fetch_run
 
     delay = max(0.0, (fetch.run_after - timezone.now()).total_seconds())
-    with transaction.atomic():
-        job_id = enqueue(fetch_run, fetch.pk, **fetch_job_options(fetch.source, delay))
-        resumed = Fetch.objects.filter(pk=fetch.pk, job_id=fetch.job_id, status__in=Fetch.ACTIVE_STATUSES).update(
-            status=Fetch.Status.QUEUED, job_id=job_id, updated_at=timezone.now()
-        )
-        if not resumed:
-            transaction.set_rollback(True)
+    reconciler.requeue(fetch, lambda: enqueue(fetch_run, fetch.pk, **fetch_job_options(fetch.source, delay)))
 
 
 # --- editing sources and their schedules --------------------------------------------------
@@ -476,10 +470,4 @@ def action_wait(user_action, seconds):
 
 def action_resume(user_action):
     """Reconciler: this action has no live job; give it a new one."""
-    with transaction.atomic():
-        job_id = enqueue_action(user_action)
-        resumed = UserAction.objects.filter(
-            pk=user_action.pk, job_id=user_action.job_id, status__in=UserAction.ACTIVE_STATUSES
-        ).update(status=UserAction.Status.QUEUED, job_id=job_id, updated_at=timezone.now())
-        if not resumed:
-            transaction.set_rollback(True)
+    reconciler.requeue(user_action, lambda: enqueue_action(user_action))

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ratelimit, scheduling
+from jobs import ratelimit, reconciler, scheduling
 from jobs.connection import ensure_available
 from jobs.errors import ServiceError
 from jobs.policies import policy_for
@@ -143,13 +143,7 @@ def run_enqueue(run, rule):
 
 def run_resume(run):
     """Reconciler: this run has no live job; give it a new one."""
-    with transaction.atomic():
-        job_id = run_enqueue(run, run.rule)
-        resumed = RuleRun.objects.filter(pk=run.pk, job_id=run.job_id, status__in=RuleRun.ACTIVE_STATUSES).update(
-            status=RuleRun.Status.QUEUED, job_id=job_id, updated_at=timezone.now()
-        )
-        if not resumed:
-            transaction.set_rollback(True)
+    reconciler.requeue(run, lambda: run_enqueue(run, run.rule))
 
 
 # --- running a check --------------------------------------------------------------------
@@ -376,13 +370,7 @@ def delivery_enqueue(delivery):
 
 def delivery_resume(delivery):
     """Reconciler: this delivery has no live job; give it a new one."""
-    with transaction.atomic():
-        job_id = delivery_enqueue(delivery)
-        resumed = AlertDelivery.objects.filter(
-            pk=delivery.pk, job_id=delivery.job_id, status__in=AlertDelivery.ACTIVE_STATUSES
-        ).update(status=AlertDelivery.Status.QUEUED, job_id=job_id, updated_at=timezone.now())
-        if not resumed:
-            transaction.set_rollback(True)
+    reconciler.requeue(delivery, lambda: delivery_enqueue(delivery))
 
 
 def delivery_resend(*, delivery):

@@ -135,3 +135,21 @@ def test_a_lemmy_reply_that_may_have_been_posted_is_not_retried(api, remote, sou
     action = UserAction.objects.get(pk=reply)
     assert action.status == "failed" and "may have been posted" in action.last_error
     assert len(remote.requests("/api/v3/comment")) == 1
+
+
+def test_an_action_whose_job_redis_forgot_is_resumed_and_done_once(api, remote, post_id, connected, run_worker_burst):
+    from django.utils import timezone
+
+    from jobs.connection import get_redis
+    from jobs.reconciler import reconcile
+
+    run_worker_burst("notifications")  # the fetch's own follow-up job, so that only the action is pending
+    action_id = act(api, post_id, action="like").json()["id"]
+    get_redis().flushdb()
+    UserAction.objects.update(updated_at=timezone.now() - timezone.timedelta(minutes=1))
+    assert reconcile(grace=0) == 1
+    assert reconcile(grace=0) == 0  # its new job is alive: nothing to resume
+    run_worker_burst("user-actions")
+    assert UserAction.objects.get(pk=action_id).status == "succeeded"
+    remote_id = Post.objects.get(pk=post_id).remote_id
+    assert len(remote.requests(f"/api/v1/statuses/{remote_id}/favourite")) == 1

@@ -290,3 +290,19 @@ def test_bad_sources_are_a_400(api, body, field):
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
     assert Source.objects.count() == 0
+
+
+def test_a_fetch_whose_job_redis_forgot_is_resumed(api, remote, source_for, run_worker_burst):
+    from django.utils import timezone
+
+    from jobs.connection import get_redis
+    from jobs.reconciler import reconcile
+
+    remote.add_posts("mastodon", "public", [{"content": "<p>lost job</p>"}])
+    source_id = source_for("mastodon", "public")
+    fetch_id = api.post(f"/api/v1/sources/{source_id}/fetch", {}).json()["id"]
+    get_redis().flushdb()
+    Fetch.objects.update(updated_at=timezone.now() - timezone.timedelta(minutes=1))
+    assert reconcile(grace=0) == 1
+    run_worker_burst("content-aggregation")
+    assert Fetch.objects.get(pk=fetch_id).status == "succeeded" and Fetch.objects.get(pk=fetch_id).new_posts == 1

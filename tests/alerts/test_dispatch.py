@@ -149,3 +149,16 @@ def test_expired_dedupe_claims_are_pruned_every_hour(channel_for):
     assert scheduling.timing_of(scheduler, "alerts-prune-claims") == "every 3600s"
     assert claims_prune() == "1 expired dedupe claims deleted"
     assert list(services.DedupeClaim.objects.values_list("dedupe_key", flat=True)) == ["change:1:new"]
+
+
+def test_a_delivery_whose_job_redis_forgot_is_resumed(api, outside, channel_for, run_worker_burst):
+    from jobs.connection import get_redis
+    from jobs.reconciler import reconcile
+
+    channel = channel_for("lost")
+    api.post(f"/api/v1/channels/{channel['id']}/test")
+    get_redis().flushdb()
+    AlertDelivery.objects.update(updated_at=services.timezone.now() - services.timedelta(minutes=1))
+    assert reconcile(grace=0) == 1
+    run_worker_burst("alerts-dispatch")
+    assert AlertDelivery.objects.get().status == "delivered" and len(outside.hook_calls("lost")) == 1
