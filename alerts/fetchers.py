@@ -84,10 +84,15 @@ def fetch_http(url, headers):
 # --- headless Chromium ----------------------------------------------------------------
 
 
+def find_chromium(configured=""):
+    """The Chromium binary: CHROMIUM_PATH when it is found, else the usual names on PATH;
+    None if none. Reads no settings, so `make run` and the tests can ask before Django is set up."""
+    names = ((configured,) if configured else ()) + ("chromium", "chromium-browser", "google-chrome")
+    return next(filter(None, map(shutil.which, names)), None)
+
+
 def chromium_path():
-    configured = settings.CHROMIUM_PATH
-    found = shutil.which(configured) if configured else None
-    found = found or next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    found = find_chromium(settings.CHROMIUM_PATH)
     if not found:
         raise PermanentFetchError(
             "headless mode needs Chromium: install it (Debian: apt install chromium) or set CHROMIUM_PATH"
@@ -95,9 +100,10 @@ def chromium_path():
     return found
 
 
+# How long a loaded page may keep fetching before we read it anyway.
+SETTLE_TIMEOUT_MS = 5000
 # Defence in depth: anything the browser would fetch itself, past our routes (a WebSocket,
 # a prefetch), goes to a proxy that is not there, loopback included.
-SETTLE_TIMEOUT_MS = 5000
 SEALED_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 
 
@@ -111,7 +117,7 @@ def fetch_headless(url, headers):
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    guard = GuardedRoutes(url)
+    guard = GuardedRoutes()
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=chromium_args())
@@ -156,8 +162,7 @@ class GuardedRoutes:
     a 3xx on would let it reach wherever the Location points.
     """
 
-    def __init__(self, url):
-        self.url = url
+    def __init__(self):
         self.client = outbound.new_client()
         self.refusals = []
         self.requests = []

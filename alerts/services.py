@@ -20,7 +20,7 @@ from jobs.connection import ensure_available
 from jobs.errors import ServiceError
 from jobs.policies import policy_for
 from jobs.queueing import enqueue
-from workspaces.services import workspace_for_write, workspaces_of
+from workspaces.services import workspace_for_write
 
 from . import channels, diff, extract
 from .fetchers import PermanentFetchError, TransientFetchError, fetch
@@ -32,10 +32,6 @@ RUN_QUEUE = "rules-run"
 DISPATCH_QUEUE = "alerts-dispatch"
 CHECK_PREFIX = "rule-check-"
 DEBUG_TEXT_LIMIT = 20_000
-
-
-def rules_of(user):
-    return Rule.objects.filter(workspace__in=workspaces_of(user))
 
 
 # --- rules and their schedules ----------------------------------------------------------
@@ -206,13 +202,11 @@ def compare_and_store(rule, run, text):
         prune_snapshots(rule)
         if last is None:
             return False, snapshot
-        alert = Alert.objects.create(
-            workspace_id=rule.workspace_id, rule=rule, run=run, kind=Alert.Kind.CHANGE,
-            title=f"{rule.name} changed", diff=diff.unified(last.text, text),
+        alert = alert_raise(
+            run, rule, Alert.Kind.CHANGE, title=f"{rule.name} changed", diff=diff.unified(last.text, text),
             dedupe_key=f"change:{rule.pk}:{snapshot.fingerprint}",
         )
         Rule.objects.filter(pk=rule.pk).update(last_changed_at=timezone.now())
-        alert_dispatch(alert)
     log.info("rule %s changed: alert %s", rule.pk, alert.pk)
     return True, snapshot
 
@@ -242,11 +236,9 @@ def rule_record_recovery(run):
         if not Rule.objects.filter(pk=run.rule_id, error_alerted=True).update(error_alerted=False):
             return
         rule = Rule.objects.get(pk=run.rule_id)
-        alert = Alert.objects.create(
-            workspace_id=rule.workspace_id, rule=rule, run=run, kind=Alert.Kind.RECOVERED,
-            title=f"{rule.name} works again", dedupe_key=f"recovered:{rule.pk}:{run.pk}",
+        alert = alert_raise(
+            run, rule, Alert.Kind.RECOVERED, title=f"{rule.name} works again", dedupe_key=f"recovered:{rule.pk}:{run.pk}"
         )
-        alert_dispatch(alert)
     log.info("rule %s recovered: alert %s", rule.pk, alert.pk)
 
 
@@ -296,16 +288,23 @@ def rule_record_error(run, message):
         if not reached:
             return
         rule = Rule.objects.get(pk=run.rule_id)
-        alert = Alert.objects.create(
-            workspace_id=rule.workspace_id, rule=rule, run=run, kind=Alert.Kind.ERROR,
-            title=f"{rule.name} failed {rule.consecutive_errors} times in a row",
+        alert = alert_raise(
+            run, rule, Alert.Kind.ERROR, title=f"{rule.name} failed {rule.consecutive_errors} times in a row",
             diff=message, dedupe_key=f"error:{rule.pk}",
         )
-        alert_dispatch(alert)
     log.warning("rule %s: error alert %s after %s failures", rule.pk, alert.pk, rule.consecutive_errors)
 
 
 # --- dispatching alerts -----------------------------------------------------------------
+
+
+def alert_raise(run, rule, kind, *, title, dedupe_key, diff=""):
+    """Store an alert of the run and queue it to every channel; call inside a transaction."""
+    alert = Alert.objects.create(
+        workspace_id=rule.workspace_id, rule=rule, run=run, kind=kind, title=title, diff=diff, dedupe_key=dedupe_key
+    )
+    alert_dispatch(alert)
+    return alert
 
 
 def alert_dispatch(alert):
@@ -432,10 +431,6 @@ def message_for(delivery):
 
 
 # --- channels ---------------------------------------------------------------------------
-
-
-def channels_of(user):
-    return Channel.objects.filter(workspace__in=workspaces_of(user))
 
 
 def channel_create(*, user, workspace_id=None, name, kind, url, enabled=True):

@@ -17,7 +17,6 @@ its own, honcho stops the others and this exits non-zero, so a supervisor restar
 import logging
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -182,8 +181,9 @@ def run_procfile(env):
 
 def report_chromium(env):
     """Headless alert rules need a Chromium; say which, or that there is none."""
-    configured = env.get("CHROMIUM_PATH")
-    found = next(filter(None, map(shutil.which, [configured or "chromium", "chromium-browser", "google-chrome"])), None)
+    from alerts.fetchers import find_chromium
+
+    found = find_chromium(env.get("CHROMIUM_PATH"))
     if found:
         log.info("headless rules use %s", found)
     else:

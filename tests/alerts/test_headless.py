@@ -2,15 +2,14 @@
 through our checked client, so the SSRF guard holds inside the browser too."""
 
 import os
-import shutil
 
 import pytest
 
+from alerts.fetchers import find_chromium
 from tests.alerts.conftest import OUTSIDE_HOST
 
 pytestmark = pytest.mark.skipif(
-    not any(map(shutil.which, ("chromium", "chromium-browser", "google-chrome")))
-    and not os.environ.get("CONVEYOR_REQUIRE_CHROMIUM"),
+    not find_chromium() and not os.environ.get("CONVEYOR_REQUIRE_CHROMIUM"),
     reason="no Chromium on this machine (.ci/run installs Debian's chromium and requires these tests)",
 )
 
