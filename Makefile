@@ -1,9 +1,9 @@
-# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks
+# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks · make lint: ruff
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv run test bench
+.PHONY: venv run test bench lint
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

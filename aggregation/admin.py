@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from jobs.admin import URL_FIELDS, RecordAdmin, enqueue_each
+from core.admin import URL_FIELDS, RecordAdmin, enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -10,7 +10,16 @@ from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscripti
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELDS
-    list_display = ["name", "platform", "host", "enabled", "last_fetched_at", "consecutive_failures", "posts_count", "last_error"]
+    list_display = [
+        "name",
+        "platform",
+        "host",
+        "enabled",
+        "last_fetched_at",
+        "consecutive_failures",
+        "posts_count",
+        "last_error",
+    ]
     list_filter = ["platform", "enabled", "workspace"]
     search_fields = ["name", "url", "target"]
     readonly_fields = ["cursor", "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at"]
@@ -22,6 +31,7 @@ class SourceAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.source_delete(source=obj)
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(posts_total=Count("posts"))
 

@@ -64,13 +64,16 @@ class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
         source = self.get_object()
         data = FetchRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fetch = services.source_fetch(user=request.user, source=source, delay_seconds=data.validated_data["delay_seconds"])
+        fetch = services.source_fetch(
+            user=request.user, source=source, delay_seconds=data.validated_data["delay_seconds"]
+        )
         return Response(FetchSerializer(fetch).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SourceBulkFetchApi(APIView):
     @extend_schema(
-        operation_id="sources_fetch_many", request=BulkFetchSerializer,
+        operation_id="sources_fetch_many",
+        request=BulkFetchSerializer,
         responses={202: inline_serializer("FetchesQueued", {"fetches": FetchSerializer(many=True)})},
     )
     def post(self, request):
@@ -84,7 +87,9 @@ class SourceFetchListApi(WorkspaceScoped, generics.ListAPIView):
     serializer_class = FetchSerializer
 
     def get_queryset(self):
-        source = generics.get_object_or_404(Source.objects.filter(workspace__in=self.user_workspaces()), pk=self.kwargs["pk"])
+        source = generics.get_object_or_404(
+            Source.objects.filter(workspace__in=self.user_workspaces()), pk=self.kwargs["pk"]
+        )
         return source.fetches.all()
 
 
@@ -145,7 +150,10 @@ class NotificationListApi(generics.ListAPIView):
 
 
 class NotificationMarkReadApi(APIView):
-    @extend_schema(request=MarkReadSerializer, responses=inline_serializer("MarkedRead", {"marked_read": serializers.IntegerField()}))
+    @extend_schema(
+        request=MarkReadSerializer,
+        responses=inline_serializer("MarkedRead", {"marked_read": serializers.IntegerField()}),
+    )
     def post(self, request):
         data = MarkReadSerializer(data=request.data)
         data.is_valid(raise_exception=True)

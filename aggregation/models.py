@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import models
 
-from jobs.secrets import EncryptedJSONField
+from core.fields import EncryptedJSONField
 from workspaces.models import Workspace
 
 
@@ -138,7 +138,11 @@ class Subscription(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     value = models.CharField(max_length=200, help_text="A word or phrase, or an author's name.")
     channel = models.ForeignKey(
-        "alerts.Channel", null=True, blank=True, on_delete=models.SET_NULL, related_name="subscriptions",
+        "alerts.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subscriptions",
         help_text="Also push each matching post to this alert channel (Slack, email, a webhook…).",
     )
     created_at = models.DateTimeField(auto_now_add=True)

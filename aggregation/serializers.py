@@ -1,7 +1,7 @@
 from croniter import croniter
 from rest_framework import serializers
 
-from jobs.serializers import StrictIntegerField, StrictSerializer
+from core.serializers import StrictIntegerField, StrictSerializer
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
@@ -16,8 +16,21 @@ class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = Source
         fields = [
-            "id", "workspace", "name", "platform", "url", "target", "enabled", "poll_interval", "poll_cron", "host",
-            "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at",
+            "id",
+            "workspace",
+            "name",
+            "platform",
+            "url",
+            "target",
+            "enabled",
+            "poll_interval",
+            "poll_cron",
+            "host",
+            "consecutive_failures",
+            "last_error",
+            "last_fetched_at",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at"]
 
@@ -28,7 +41,9 @@ class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
         if problem:
             raise serializers.ValidationError({"target": [problem]})
         if data.get("poll_cron") and not croniter.is_valid(data["poll_cron"]):
-            raise serializers.ValidationError({"poll_cron": ["Not a cron expression (five fields, e.g. */15 * * * *)."]})
+            raise serializers.ValidationError(
+                {"poll_cron": ["Not a cron expression (five fields, e.g. */15 * * * *)."]}
+            )
         return data
 
 
@@ -57,8 +72,18 @@ class FetchSerializer(serializers.ModelSerializer):
     class Meta:
         model = Fetch
         fields = [
-            "id", "source", "trigger", "status", "run_after", "attempts", "pages", "new_posts", "last_error",
-            "created_at", "started_at", "finished_at",
+            "id",
+            "source",
+            "trigger",
+            "status",
+            "run_after",
+            "attempts",
+            "pages",
+            "new_posts",
+            "last_error",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
 
 
@@ -66,8 +91,19 @@ class PostSerializer(serializers.ModelSerializer):
     class Meta:
         model = Post
         fields = [
-            "id", "source", "remote_id", "url", "author_name", "author_url", "title", "content_html",
-            "content_text", "published_at", "media", "counts", "fetched_at",
+            "id",
+            "source",
+            "remote_id",
+            "url",
+            "author_name",
+            "author_url",
+            "title",
+            "content_html",
+            "content_text",
+            "published_at",
+            "media",
+            "counts",
+            "fetched_at",
         ]
 
 
@@ -133,5 +169,16 @@ class UserActionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UserAction
-        fields = ["id", "url", "post", "action", "text", "status", "attempts", "remote_id", "last_error",
-                  "created_at", "finished_at"]
+        fields = [
+            "id",
+            "url",
+            "post",
+            "action",
+            "text",
+            "status",
+            "attempts",
+            "remote_id",
+            "last_error",
+            "created_at",
+            "finished_at",
+        ]

@@ -14,10 +14,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import ServiceError
+from core.outbound import FetchRefused, new_client
 from jobs import ratelimit, reconciler, scheduling
 from jobs.connection import ensure_available
-from jobs.errors import ServiceError
-from jobs.outbound import FetchRefused, new_client
 from jobs.queueing import enqueue, enqueue_many
 from workspaces.services import workspace_for_write, workspaces_of
 
@@ -56,12 +56,10 @@ def source_fetch(*, user, source, delay_seconds=0, trigger=Fetch.Trigger.MANUAL)
     if not source.enabled:
         raise ServiceError("This source is disabled; enable it first.", code="source_disabled", status_code=409)
     ensure_available()
-    from .jobs import fetch_run
-
     with transaction.atomic():
         fetch = new_fetch(source, user=user, trigger=trigger, delay=delay_seconds)
         fetch.save()
-        fetch.job_id = enqueue(fetch_run, fetch.pk, **fetch_job_options(source, delay_seconds))
+        fetch.job_id = enqueue("aggregation.jobs.fetch_run", fetch.pk, **fetch_job_options(source, delay_seconds))
         fetch.save(update_fields=["job_id"])
     return fetch
 
@@ -76,12 +74,10 @@ def sources_fetch_bulk(*, user, source_ids):
     if disabled:
         raise ServiceError("Disabled sources.", fields={"ids": [f"Source {pk} is disabled." for pk in disabled]})
     ensure_available()
-    from .jobs import fetch_run
-
     with transaction.atomic():
         fetches = Fetch.objects.bulk_create([new_fetch(source, user=user) for source in sources])
         calls = [((fetch.pk,), {"rate_key": source.host}) for fetch, source in zip(fetches, sources)]
-        job_ids = enqueue_many(fetch_run, calls, queue=QUEUE)
+        job_ids = enqueue_many("aggregation.jobs.fetch_run", calls, queue=QUEUE)
         for fetch, job_id in zip(fetches, job_ids):
             fetch.job_id = job_id
         Fetch.objects.bulk_update(fetches, ["job_id"])
@@ -98,8 +94,14 @@ def claim(fetch_id, job_id, current_status, **changes):
 
 def fetch_run(*, fetch_id, job_id, last_attempt):
     """Run a queued fetch held by `job_id`: read what is new, store it once. Safe to run twice."""
-    if not claim(fetch_id, job_id, Fetch.Status.QUEUED, status=Fetch.Status.RUNNING,
-                 attempts=F("attempts") + 1, started_at=timezone.now()):
+    if not claim(
+        fetch_id,
+        job_id,
+        Fetch.Status.QUEUED,
+        status=Fetch.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=timezone.now(),
+    ):
         return "nothing to do"
     fetch = Fetch.objects.select_related("source").get(pk=fetch_id)
     source = fetch.source
@@ -108,8 +110,11 @@ def fetch_run(*, fetch_id, job_id, last_attempt):
     try:
         with new_client() as client:
             result = module_for(source.platform).fetch(
-                client, source, source.cursor,
-                max_pages=settings.SOURCE_MAX_PAGES, page_size=settings.SOURCE_PAGE_SIZE,
+                client,
+                source,
+                source.cursor,
+                max_pages=settings.SOURCE_MAX_PAGES,
+                page_size=settings.SOURCE_PAGE_SIZE,
             )
     except RateLimited as exc:
         return wait_for_remote(fetch, exc.seconds)
@@ -153,8 +158,13 @@ def finish_succeeded(fetch, source, result, new_posts):
     now = timezone.now()
     notify_job_id = enqueue_notify(fetch) if new_posts else ""
     Fetch.objects.filter(pk=fetch.pk).update(
-        status=Fetch.Status.SUCCEEDED, pages=result.pages, new_posts=new_posts,
-        last_error="", finished_at=now, updated_at=now, notify_job_id=notify_job_id,
+        status=Fetch.Status.SUCCEEDED,
+        pages=result.pages,
+        new_posts=new_posts,
+        last_error="",
+        finished_at=now,
+        updated_at=now,
+        notify_job_id=notify_job_id,
     )
     Source.objects.filter(pk=source.pk).update(
         cursor=result.cursor, last_fetched_at=now, consecutive_failures=0, last_error="", updated_at=now
@@ -164,15 +174,16 @@ def finish_succeeded(fetch, source, result, new_posts):
 
 def wait_for_remote(fetch, seconds):
     """The remote said 429: the fetch waits (no attempt used) and so does its whole host."""
-    from .jobs import fetch_run
-
     source = fetch.source
     ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), seconds)
     with transaction.atomic():
-        job_id = enqueue(fetch_run, fetch.pk, **fetch_job_options(source, seconds))
+        job_id = enqueue("aggregation.jobs.fetch_run", fetch.pk, **fetch_job_options(source, seconds))
         Fetch.objects.filter(pk=fetch.pk, status=Fetch.Status.RUNNING).update(
-            status=Fetch.Status.QUEUED, job_id=job_id, attempts=F("attempts") - 1,
-            run_after=timezone.now() + timedelta(seconds=seconds), updated_at=timezone.now(),
+            status=Fetch.Status.QUEUED,
+            job_id=job_id,
+            attempts=F("attempts") - 1,
+            run_after=timezone.now() + timedelta(seconds=seconds),
+            updated_at=timezone.now(),
         )
     log.info("fetch %s: %s asked to wait %.0fs", fetch.pk, source.host, seconds)
     return f"waiting {seconds:.0f}s for {source.host}"
@@ -214,10 +225,10 @@ def source_record_failure(source, message):
 
 def fetch_resume(fetch):
     """Reconciler: this fetch has no live job; give it a new one."""
-    from .jobs import fetch_run
-
     delay = max(0.0, (fetch.run_after - timezone.now()).total_seconds())
-    reconciler.requeue(fetch, lambda: enqueue(fetch_run, fetch.pk, **fetch_job_options(fetch.source, delay)))
+    reconciler.requeue(
+        fetch, lambda: enqueue("aggregation.jobs.fetch_run", fetch.pk, **fetch_job_options(fetch.source, delay))
+    )
 
 
 # --- editing sources and their schedules --------------------------------------------------
@@ -250,14 +261,22 @@ def poll_job_id(source_id):
 
 def source_periodic(source):
     return scheduling.Periodic(
-        poll_job_id(source.pk), "aggregation.jobs.source_poll", source.poll_interval,
-        queue=QUEUE, args=(source.pk,), jitter=True, cron=source.poll_cron,
+        poll_job_id(source.pk),
+        "aggregation.jobs.source_poll",
+        source.poll_interval,
+        queue=QUEUE,
+        args=(source.pk,),
+        jitter=True,
+        cron=source.poll_cron,
     )
 
 
 def source_schedules():
     """Every enabled source's poll, for the scheduler's periodic sync."""
-    return [source_periodic(source) for source in Source.objects.filter(enabled=True).only("id", "poll_interval", "poll_cron")]
+    return [
+        source_periodic(source)
+        for source in Source.objects.filter(enabled=True).only("id", "poll_interval", "poll_cron")
+    ]
 
 
 def source_schedule_sync(source):
@@ -281,9 +300,9 @@ NOTIFY_QUEUE = "notifications"
 
 
 def enqueue_notify(fetch):
-    from .jobs import notify_new_posts
-
-    return enqueue(notify_new_posts, fetch.pk, queue=NOTIFY_QUEUE, description=f"notify fetch {fetch.pk}")
+    return enqueue(
+        "aggregation.jobs.notify_new_posts", fetch.pk, queue=NOTIFY_QUEUE, description=f"notify fetch {fetch.pk}"
+    )
 
 
 def notify_resume(fetch):
@@ -310,7 +329,9 @@ def notify_new_posts(*, fetch_id):
         if subscription.matches(post)
     ]
     notifications = [
-        Notification(user_id=subscription.user_id, workspace_id=fetch.workspace_id, post=post, subscription=subscription)
+        Notification(
+            user_id=subscription.user_id, workspace_id=fetch.workspace_id, post=post, subscription=subscription
+        )
         for post, subscription in matches
     ]
     with transaction.atomic():
@@ -332,7 +353,10 @@ def push_to_channels(matches):
         message = {
             "title": f"{post.source.name}: {post.title or post.author_name or 'new post'}"[:300],
             "body": f"{post.content_text[:1000]}\n\n{post.url}".strip(),
-            "kind": "post", "post": post.pk, "url": post.url, "subscription": str(subscription),
+            "kind": "post",
+            "post": post.pk,
+            "url": post.url,
+            "subscription": str(subscription),
         }
         channel_send(channel, message, dedupe_key=f"post:{post.pk}")
 
@@ -387,27 +411,38 @@ def post_act(*, user, post, action, text=""):
         raise ServiceError(f"{platform} posts cannot be given a {action}.", fields={"action": ["Not supported here."]})
     if not RemoteAccount.objects.filter(user=user, host=post.source.host).exists():
         raise ServiceError(
-            f"Connect your account on {post.source.host} first.", code="no_remote_account",
+            f"Connect your account on {post.source.host} first.",
+            code="no_remote_account",
             fields={"action": [f"No account on {post.source.host}."]},
         )
     if action != UserAction.Action.REPLY:
-        existing = UserAction.objects.filter(user=user, post=post, action=action).exclude(status=UserAction.Status.FAILED).first()
+        existing = (
+            UserAction.objects.filter(user=user, post=post, action=action)
+            .exclude(status=UserAction.Status.FAILED)
+            .first()
+        )
         if existing:
             return existing
     ensure_available()
     with transaction.atomic():
-        user_action = UserAction.objects.create(workspace_id=post.workspace_id, user=user, post=post, action=action, text=text)
+        user_action = UserAction.objects.create(
+            workspace_id=post.workspace_id, user=user, post=post, action=action, text=text
+        )
         user_action.job_id = enqueue_action(user_action)
         user_action.save(update_fields=["job_id"])
     return user_action
 
 
 def enqueue_action(user_action, delay=None):
-    from .jobs import action_run
-
     host = user_action.post.source.host
-    return enqueue(action_run, user_action.pk, queue=ACTION_QUEUE, rate_key=host, delay=delay,
-                   description=f"{user_action.action} post {user_action.post_id}")
+    return enqueue(
+        "aggregation.jobs.action_run",
+        user_action.pk,
+        queue=ACTION_QUEUE,
+        rate_key=host,
+        delay=delay,
+        description=f"{user_action.action} post {user_action.post_id}",
+    )
 
 
 def action_run(*, action_id, job_id, last_attempt):
@@ -423,8 +458,13 @@ def action_run(*, action_id, job_id, last_attempt):
     try:
         with new_client() as client:
             remote_id = module_for(post.source.platform).act(
-                client, post.source.url, account.credentials["access_token"], action=user_action.action,
-                status_id=post.remote_id, text=user_action.text, idempotency_key=f"conveyor-action-{user_action.pk}",
+                client,
+                post.source.url,
+                account.credentials["access_token"],
+                action=user_action.action,
+                status_id=post.remote_id,
+                text=user_action.text,
+                idempotency_key=f"conveyor-action-{user_action.pk}",
             )
     except RateLimited as exc:
         return action_wait(user_action, exc.seconds)

@@ -4,12 +4,11 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
-from jobs.admin import URL_FIELDS, RecordAdmin, enqueue_each
+from core.admin import URL_FIELDS, RecordAdmin, enqueue_each
 
 from . import channels, services
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
 from .serializers import ChannelSerializer
-
 
 RECENT_RUNS = 12
 
@@ -31,13 +30,26 @@ def run_title(run):
 class RuleAdmin(admin.ModelAdmin):
     formfield_overrides = URL_FIELDS
     list_display = [
-        "name", "domain", "fetch_mode", "enabled", "recent_runs", "last_run_at", "last_changed_at",
-        "consecutive_errors", "last_error",
+        "name",
+        "domain",
+        "fetch_mode",
+        "enabled",
+        "recent_runs",
+        "last_run_at",
+        "last_changed_at",
+        "consecutive_errors",
+        "last_error",
     ]
     list_filter = ["enabled", "fetch_mode", "extractor", "priority", "workspace"]
     search_fields = ["name", "url", "expression"]
     readonly_fields = [
-        "consecutive_errors", "error_alerted", "last_error", "last_run_at", "last_changed_at", "created_at", "updated_at",
+        "consecutive_errors",
+        "error_alerted",
+        "last_error",
+        "last_run_at",
+        "last_changed_at",
+        "created_at",
+        "updated_at",
     ]
     actions = ["run_now"]
 
@@ -50,7 +62,11 @@ class RuleAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         latest = RuleRun.objects.order_by("-id").only("id", "rule_id", "status", "changed", "error", "requested_at")
-        return super().get_queryset(request).prefetch_related(Prefetch("runs", queryset=latest[:RECENT_RUNS], to_attr="recent"))
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("runs", queryset=latest[:RECENT_RUNS], to_attr="recent"))
+        )
 
     @admin.display(description=f"last {RECENT_RUNS} runs")
     def recent_runs(self, rule):
@@ -59,7 +75,8 @@ class RuleAdmin(admin.ModelAdmin):
         if runs is None:
             runs = list(rule.runs.order_by("-id")[:RECENT_RUNS])
         squares = format_html_join(
-            "", '<span title="{}" style="display:inline-block;width:9px;height:14px;margin-right:2px;background:{}"></span>',
+            "",
+            '<span title="{}" style="display:inline-block;width:9px;height:14px;margin-right:2px;background:{}"></span>',
             ((run_title(run), run_colour(run)) for run in reversed(runs)),
         )
         return squares or "—"
@@ -74,7 +91,19 @@ class RuleAdmin(admin.ModelAdmin):
 
 @admin.register(RuleRun)
 class RuleRunAdmin(RecordAdmin):
-    list_display = ["id", "rule", "trigger", "fetch_mode", "status", "attempts", "http_status", "duration_ms", "changed", "error", "requested_at"]
+    list_display = [
+        "id",
+        "rule",
+        "trigger",
+        "fetch_mode",
+        "status",
+        "attempts",
+        "http_status",
+        "duration_ms",
+        "changed",
+        "error",
+        "requested_at",
+    ]
     list_filter = ["status", "trigger", "changed", "fetch_mode"]
     search_fields = ["rule__name", "error"]
     actions = ["retry"]
@@ -97,8 +126,12 @@ def rendered_diff(text):
     """A unified diff, its added lines green and removed lines red."""
     styles = {"+": "color:#137333;background:#e6f4ea", "-": "color:#a50e0e;background:#fce8e6", "@": "color:#5f6368"}
     lines = format_html_join(
-        "\n", '<span style="{}">{}</span>',
-        ((styles.get(line[:1], "") if not line.startswith(("+++", "---")) else "color:#5f6368", line) for line in text.splitlines()),
+        "\n",
+        '<span style="{}">{}</span>',
+        (
+            (styles.get(line[:1], "") if not line.startswith(("+++", "---")) else "color:#5f6368", line)
+            for line in text.splitlines()
+        ),
     )
     return format_html('<pre style="white-space:pre-wrap;font-size:12px;line-height:1.4">{}</pre>', lines)
 
@@ -158,7 +191,9 @@ class ChannelForm(forms.ModelForm):
     """The URL is write-only: never rendered back, left unchanged when the field is empty."""
 
     url = forms.CharField(
-        required=False, max_length=2000, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        max_length=2000,
+        widget=forms.PasswordInput(render_value=False),
         help_text="An apprise URL (json://…, slack://…, mailto://…) or the webhook's https:// URL. "
         "Never shown again; leave empty to keep the current one.",
     )

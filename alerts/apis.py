@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from jobs.serializers import StrictSerializer
+from core.serializers import StrictSerializer
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -25,7 +25,9 @@ class RuleScoped(WorkspaceScoped):
         return Rule.objects.filter(workspace__in=self.user_workspaces())
 
     def user_rule(self):
-        return generics.get_object_or_404(Rule.objects.filter(workspace__in=self.user_workspaces()), pk=self.kwargs["pk"])
+        return generics.get_object_or_404(
+            Rule.objects.filter(workspace__in=self.user_workspaces()), pk=self.kwargs["pk"]
+        )
 
 
 class RuleListCreateApi(RuleScoped, generics.ListAPIView):
@@ -55,9 +57,12 @@ class RuleDetailApi(RuleScoped, generics.RetrieveDestroyAPIView):
 class RuleRunApi(RuleScoped, generics.GenericAPIView):
     """POST /rules/{id}/run: a test run, ahead of the scheduled ones. 202 {"run": id}."""
 
-    @extend_schema(request=RunRequestSerializer, responses={202: inline_serializer(
-        "RunAccepted", {"run": serializers.IntegerField(), "url": serializers.URLField()}
-    )})
+    @extend_schema(
+        request=RunRequestSerializer,
+        responses={
+            202: inline_serializer("RunAccepted", {"run": serializers.IntegerField(), "url": serializers.URLField()})
+        },
+    )
     def post(self, request, pk):
         rule = self.get_object()
         data = RunRequestSerializer(data=request.data)
@@ -139,9 +144,12 @@ class ChannelDetailApi(ChannelScoped, generics.RetrieveDestroyAPIView):
 
 
 class ChannelTestApi(ChannelScoped, generics.GenericAPIView):
-    @extend_schema(request=None, responses={202: inline_serializer(
-        "TestQueued", {"delivery": DeliverySerializer(), "url": serializers.URLField()}
-    )})
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer("TestQueued", {"delivery": DeliverySerializer(), "url": serializers.URLField()})
+        },
+    )
     def post(self, request, pk):
         channel = self.get_object()
         StrictSerializer(data=request.data).is_valid(raise_exception=True)  # takes no fields

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import apprise
 import httpx
 
-from jobs import outbound
+from core import outbound
 
 # Apprise schemes that post to a server the user names: checked like any outbound URL.
 # (Other schemes name a service: slack://, discord://, tgram://…)

@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass, field
 
 import lxml.html
+from cssselect import SelectorError
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse as parse_jsonpath
 from lxml import etree
 from lxml.cssselect import CSSSelector
-from cssselect import SelectorError
+
 
 class ExtractError(Exception):
     """The expression is invalid or the document cannot be read: the user must fix the rule."""

@@ -1,6 +1,6 @@
 """Fetch a watched page: plain HTTP, or headless Chromium for pages built by JavaScript.
 
-Both go through jobs.outbound: each address is checked and pinned, every redirect hop
+Both go through core.outbound: each address is checked and pinned, every redirect hop
 too. In headless mode the browser itself never touches the network: every request it
 makes (the page, its scripts, its XHR) is intercepted and answered by our checked client,
 so a page cannot make the browser reach an internal address either.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 from django.conf import settings
 
-from jobs import outbound
+from core import outbound
 
 # Statuses worth retrying: the page may well answer next time.
 TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -76,7 +76,9 @@ def fetch_http(url, headers):
     except httpx.HTTPError as exc:
         raise TransientFetchError(f"{type(exc).__name__}: {exc}") from None
     return Page(
-        response.status_code, response.text, response.headers.get("content-type", ""),
+        response.status_code,
+        response.text,
+        response.headers.get("content-type", ""),
         retry_after=response.headers.get("retry-after"),
     )
 
@@ -139,8 +141,9 @@ def fetch_headless(url, headers):
         guard.close()
     # A refused image or script is blocked and listed in the run's debug output; only a
     # refused page fails the run (above, as the navigation fails).
-    return Page(response.status if response else 200, html, "text/html", guard.requests, guard.refusals,
-                retry_after=retry_after)
+    return Page(
+        response.status if response else 200, html, "text/html", guard.requests, guard.refusals, retry_after=retry_after
+    )
 
 
 def settle(page):
@@ -175,7 +178,10 @@ class GuardedRoutes:
         self.requests.append(request.url)
         try:
             response = outbound.request(
-                self.client, request.method, request.url, headers=forwarded_headers(request.headers),
+                self.client,
+                request.method,
+                request.url,
+                headers=forwarded_headers(request.headers),
                 content=request.post_data_buffer,
             )
         except outbound.FetchRefused as exc:
@@ -185,7 +191,9 @@ class GuardedRoutes:
         except (httpx.HTTPError, outbound.ResponseTooLarge):
             route.abort("failed")
             return
-        headers = {name: value for name, value in response.headers.items() if name.lower() not in DROPPED_RESPONSE_HEADERS}
+        headers = {
+            name: value for name, value in response.headers.items() if name.lower() not in DROPPED_RESPONSE_HEADERS
+        }
         route.fulfill(status=response.status_code, headers=headers, body=response.content)
 
     def raise_refusal(self):

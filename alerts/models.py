@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import models
 
-from jobs.secrets import EncryptedJSONField
+from core.fields import EncryptedJSONField
 from workspaces.models import Workspace
 
 
@@ -48,7 +48,7 @@ class Rule(models.Model):
     # and the API shows their names only.
     headers = EncryptedJSONField(default=dict, blank=True, editable=False)
     interval = models.PositiveIntegerField(default=3600, help_text="Seconds between two scheduled checks.")
-    cron = models.CharField(max_length=100, blank=True, help_text='A cron expression in UTC; replaces the interval.')
+    cron = models.CharField(max_length=100, blank=True, help_text="A cron expression in UTC; replaces the interval.")
     enabled = models.BooleanField(default=True)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     error_threshold = models.PositiveIntegerField(
@@ -227,3 +227,6 @@ class DedupeClaim(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "dedupe_key"], name="one_claim_per_channel_key")]
+
+    def __str__(self):
+        return f"{self.dedupe_key} → channel {self.channel_id} until {self.until:%H:%M:%S}"

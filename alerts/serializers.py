@@ -5,8 +5,8 @@ from croniter import croniter
 from django.conf import settings
 from rest_framework import serializers
 
-from jobs import outbound
-from jobs.serializers import StrictIntegerField, StrictSerializer
+from core import outbound
+from core.serializers import StrictIntegerField, StrictSerializer
 
 from . import channels, extract
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -17,7 +17,7 @@ RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 
 
 class HttpUrlField(serializers.URLField):
-    """An http(s) URL whose host may be fetched (no private addresses, see jobs/outbound.py)."""
+    """An http(s) URL whose host may be fetched (no private addresses, see core/outbound.py)."""
 
     def to_internal_value(self, data):
         url = super().to_internal_value(data)
@@ -35,10 +35,10 @@ class HttpUrlField(serializers.URLField):
 class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
     url = HttpUrlField(max_length=2000)
-    ignore_patterns = serializers.ListField(
-        child=serializers.CharField(max_length=500), max_length=20, required=False
+    ignore_patterns = serializers.ListField(child=serializers.CharField(max_length=500), max_length=20, required=False)
+    headers = serializers.DictField(
+        child=serializers.CharField(max_length=4000, allow_blank=True), write_only=True, required=False
     )
-    headers = serializers.DictField(child=serializers.CharField(max_length=4000, allow_blank=True), write_only=True, required=False)
     header_names = serializers.SerializerMethodField()
     domain = serializers.CharField(read_only=True)
     interval = StrictIntegerField(min_value=1, max_value=30 * 86400, required=False)
@@ -47,12 +47,39 @@ class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
     class Meta:
         model = Rule
         fields = [
-            "id", "workspace", "name", "url", "domain", "fetch_mode", "extractor", "expression", "collapse_whitespace",
-            "ignore_patterns", "headers", "header_names", "interval", "cron", "enabled", "priority", "error_threshold",
-            "consecutive_errors", "last_error", "last_run_at", "last_changed_at", "created_at", "updated_at",
+            "id",
+            "workspace",
+            "name",
+            "url",
+            "domain",
+            "fetch_mode",
+            "extractor",
+            "expression",
+            "collapse_whitespace",
+            "ignore_patterns",
+            "headers",
+            "header_names",
+            "interval",
+            "cron",
+            "enabled",
+            "priority",
+            "error_threshold",
+            "consecutive_errors",
+            "last_error",
+            "last_run_at",
+            "last_changed_at",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = [
-            "id", "domain", "consecutive_errors", "last_error", "last_run_at", "last_changed_at", "created_at", "updated_at",
+            "id",
+            "domain",
+            "consecutive_errors",
+            "last_error",
+            "last_run_at",
+            "last_changed_at",
+            "created_at",
+            "updated_at",
         ]
 
     def get_header_names(self, rule) -> list[str]:
@@ -107,8 +134,22 @@ class RuleRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = RuleRun
         fields = [
-            "id", "rule", "trigger", "fetch_mode", "status", "attempts", "http_status", "duration_ms", "changed",
-            "error", "debug", "debug_output", "snapshot", "requested_at", "started_at", "finished_at",
+            "id",
+            "rule",
+            "trigger",
+            "fetch_mode",
+            "status",
+            "attempts",
+            "http_status",
+            "duration_ms",
+            "changed",
+            "error",
+            "debug",
+            "debug_output",
+            "snapshot",
+            "requested_at",
+            "started_at",
+            "finished_at",
         ]
 
 
@@ -121,7 +162,17 @@ class SnapshotSerializer(serializers.ModelSerializer):
 class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertDelivery
-        fields = ["id", "alert", "channel", "status", "attempts", "last_error", "created_at", "updated_at", "delivered_at"]
+        fields = [
+            "id",
+            "alert",
+            "channel",
+            "status",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "delivered_at",
+        ]
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -164,5 +215,7 @@ class ChannelSerializer(StrictSerializer, serializers.ModelSerializer):
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"url": exc.detail}) from None
         if channels.apprise_service(url) is None:
-            raise serializers.ValidationError({"url": ["Apprise cannot read this URL (see apprise's list of services)."]})
+            raise serializers.ValidationError(
+                {"url": ["Apprise cannot read this URL (see apprise's list of services)."]}
+            )
         return url

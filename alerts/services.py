@@ -15,9 +15,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import ServiceError
 from jobs import ratelimit, reconciler, scheduling
 from jobs.connection import ensure_available
-from jobs.errors import ServiceError
 from jobs.policies import policy_for
 from jobs.queueing import enqueue
 from workspaces.services import workspace_for_write
@@ -69,8 +69,13 @@ def check_job_id(rule_id):
 
 def rule_periodic(rule):
     return scheduling.Periodic(
-        check_job_id(rule.pk), "alerts.jobs.rule_check", rule.interval,
-        queue=RUN_QUEUE, args=(rule.pk,), jitter=True, cron=rule.cron,
+        check_job_id(rule.pk),
+        "alerts.jobs.rule_check",
+        rule.interval,
+        queue=RUN_QUEUE,
+        args=(rule.pk,),
+        jitter=True,
+        cron=rule.cron,
     )
 
 
@@ -114,8 +119,12 @@ def run_retry(*, user, run):
 def run_create(rule, *, trigger, user=None, mode=None, debug=False):
     with transaction.atomic():
         run = RuleRun.objects.create(
-            rule=rule, workspace_id=rule.workspace_id, trigger=trigger, requested_by=user,
-            fetch_mode=mode or rule.fetch_mode, debug=debug,
+            rule=rule,
+            workspace_id=rule.workspace_id,
+            trigger=trigger,
+            requested_by=user,
+            fetch_mode=mode or rule.fetch_mode,
+            debug=debug,
         )
         run.job_id = run_enqueue(run, rule)
         run.save(update_fields=["job_id"])
@@ -126,11 +135,12 @@ def run_enqueue(run, rule):
     """Enqueue the run's job: counted against its domain's limit, unless that domain is
     exempt; what a person asked for (tests, retries) and high-priority rules go to the
     front of the queue."""
-    from .jobs import rule_run
-
     domain = rule.domain
     return enqueue(
-        rule_run, run.pk, queue=RUN_QUEUE, rate_key=domain,
+        "alerts.jobs.rule_run",
+        run.pk,
+        queue=RUN_QUEUE,
+        rate_key=domain,
         rate_limited=domain not in settings.RULES_UNLIMITED_DOMAINS,
         at_front=run.trigger != RuleRun.Trigger.SCHEDULE or rule.priority == Rule.Priority.HIGH,
         description=f"check {rule.name} ({run.trigger})",
@@ -203,7 +213,11 @@ def compare_and_store(rule, run, text):
         if last is None:
             return False, snapshot
         alert = alert_raise(
-            run, rule, Alert.Kind.CHANGE, title=f"{rule.name} changed", diff=diff.unified(last.text, text),
+            run,
+            rule,
+            Alert.Kind.CHANGE,
+            title=f"{rule.name} changed",
+            diff=diff.unified(last.text, text),
             dedupe_key=f"change:{rule.pk}:{snapshot.fingerprint}",
         )
         Rule.objects.filter(pk=rule.pk).update(last_changed_at=timezone.now())
@@ -213,7 +227,9 @@ def compare_and_store(rule, run, text):
 
 def prune_snapshots(rule):
     """Keep the newest RULE_SNAPSHOTS_KEPT snapshots of the rule."""
-    stale = Snapshot.objects.filter(rule=rule).order_by("-id").values_list("pk", flat=True)[settings.RULE_SNAPSHOTS_KEPT:]
+    stale = (
+        Snapshot.objects.filter(rule=rule).order_by("-id").values_list("pk", flat=True)[settings.RULE_SNAPSHOTS_KEPT :]
+    )
     stale_ids = list(stale)
     if stale_ids:
         Snapshot.objects.filter(pk__in=stale_ids).delete()
@@ -223,8 +239,15 @@ def run_succeed(run, page, *, changed, snapshot, text):
     now = timezone.now()
     debug_output = debug_report(page, text) if run.debug else None
     RuleRun.objects.filter(pk=run.pk).update(
-        status=RuleRun.Status.SUCCEEDED, http_status=page.status, duration_ms=page.duration_ms, changed=changed,
-        snapshot=snapshot, error="", debug_output=debug_output, finished_at=now, updated_at=now,
+        status=RuleRun.Status.SUCCEEDED,
+        http_status=page.status,
+        duration_ms=page.duration_ms,
+        changed=changed,
+        snapshot=snapshot,
+        error="",
+        debug_output=debug_output,
+        finished_at=now,
+        updated_at=now,
     )
     Rule.objects.filter(pk=run.rule_id).update(consecutive_errors=0, last_error="", last_run_at=now, updated_at=now)
     rule_record_recovery(run)
@@ -237,7 +260,11 @@ def rule_record_recovery(run):
             return
         rule = Rule.objects.get(pk=run.rule_id)
         alert = alert_raise(
-            run, rule, Alert.Kind.RECOVERED, title=f"{rule.name} works again", dedupe_key=f"recovered:{rule.pk}:{run.pk}"
+            run,
+            rule,
+            Alert.Kind.RECOVERED,
+            title=f"{rule.name} works again",
+            dedupe_key=f"recovered:{rule.pk}:{run.pk}",
         )
     log.info("rule %s recovered: alert %s", rule.pk, alert.pk)
 
@@ -289,8 +316,12 @@ def rule_record_error(run, message):
             return
         rule = Rule.objects.get(pk=run.rule_id)
         alert = alert_raise(
-            run, rule, Alert.Kind.ERROR, title=f"{rule.name} failed {rule.consecutive_errors} times in a row",
-            diff=message, dedupe_key=f"error:{rule.pk}",
+            run,
+            rule,
+            Alert.Kind.ERROR,
+            title=f"{rule.name} failed {rule.consecutive_errors} times in a row",
+            diff=message,
+            dedupe_key=f"error:{rule.pk}",
         )
     log.warning("rule %s: error alert %s after %s failures", rule.pk, alert.pk, rule.consecutive_errors)
 
@@ -362,9 +393,7 @@ def claims_prune():
 
 
 def delivery_enqueue(delivery):
-    from .jobs import delivery_send
-
-    return enqueue(delivery_send, delivery.pk, queue=DISPATCH_QUEUE, description=f"deliver {delivery}")
+    return enqueue("alerts.jobs.delivery_send", delivery.pk, queue=DISPATCH_QUEUE, description=f"deliver {delivery}")
 
 
 def delivery_resume(delivery):
@@ -380,8 +409,12 @@ def delivery_resend(*, delivery):
     with transaction.atomic():
         job_id = delivery_enqueue(delivery)
         AlertDelivery.objects.filter(pk=delivery.pk).update(
-            status=AlertDelivery.Status.QUEUED, job_id=job_id, attempts=0, last_error="",
-            delivered_at=None, updated_at=timezone.now(),
+            status=AlertDelivery.Status.QUEUED,
+            job_id=job_id,
+            attempts=0,
+            last_error="",
+            delivered_at=None,
+            updated_at=timezone.now(),
         )
 
 
@@ -425,8 +458,14 @@ def message_for(delivery):
         return delivery.message or TEST_MESSAGE
     body = f"{alert.rule.url}\n\n{alert.diff}" if alert.diff else alert.rule.url
     return {
-        "title": alert.title, "body": body, "kind": alert.kind, "alert": alert.pk,
-        "rule": alert.rule_id, "url": alert.rule.url, "diff": alert.diff, "created_at": alert.created_at.isoformat(),
+        "title": alert.title,
+        "body": body,
+        "kind": alert.kind,
+        "alert": alert.pk,
+        "rule": alert.rule_id,
+        "url": alert.rule.url,
+        "diff": alert.diff,
+        "created_at": alert.created_at.isoformat(),
     }
 
 

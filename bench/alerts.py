@@ -50,7 +50,9 @@ def make_rules(url, count):
 
     user = User.objects.create_user(f"alerts-{time.time_ns()}", password="unused-bench-pass-1")
     workspace = workspace_ensure_personal(user=user)
-    rules = [Rule(workspace=workspace, name=f"rule {n}", url=url, expression="#price", headers={}) for n in range(count)]
+    rules = [
+        Rule(workspace=workspace, name=f"rule {n}", url=url, expression="#price", headers={}) for n in range(count)
+    ]
     return user, Rule.objects.bulk_create(rules)
 
 
@@ -80,12 +82,20 @@ def dispatch_round(user, rule, outside, count):
     from alerts import services
     from alerts.models import Alert, AlertDelivery
 
-    services.channel_create(user=user, name="bench", kind="apprise", url=f"json://{OUTSIDE_HOST}:{outside.port}/hook/bench")
+    services.channel_create(
+        user=user, name="bench", kind="apprise", url=f"json://{OUTSIDE_HOST}:{outside.port}/hook/bench"
+    )
     started = time.perf_counter()
     with transaction.atomic():
         for n in range(count):
-            alert = Alert.objects.create(workspace_id=rule.workspace_id, rule=rule, kind="change", title=f"change {n}",
-                                         diff="-$ 10.00\n+$ 12.00", dedupe_key=f"bench:{n}")
+            alert = Alert.objects.create(
+                workspace_id=rule.workspace_id,
+                rule=rule,
+                kind="change",
+                title=f"change {n}",
+                diff="-$ 10.00\n+$ 12.00",
+                dedupe_key=f"bench:{n}",
+            )
             services.alert_dispatch(alert)
     finished = lambda: AlertDelivery.objects.exclude(status__in=["queued", "sending"]).count() >= count  # noqa: E731
     wait_until(finished, 600, 0.05, "deliveries")
@@ -113,8 +123,17 @@ def run(env, checks=1000, alerts=500):
         with running(platform_workers("alerts-dispatch"), env):
             time.sleep(2)
             dispatch, delivered = dispatch_round(user, rules[0], outside, alerts)
-    return {"checks": checks, "alerts": alerts, "raw_checks": raw_checks, "first": first, "steady": steady,
-            "failed": failed, "raw_posts": raw_posts, "dispatch": dispatch, "delivered": delivered}
+    return {
+        "checks": checks,
+        "alerts": alerts,
+        "raw_checks": raw_checks,
+        "first": first,
+        "steady": steady,
+        "failed": failed,
+        "raw_posts": raw_posts,
+        "dispatch": dispatch,
+        "delivered": delivered,
+    }
 
 
 def report(results):
@@ -123,11 +142,15 @@ def report(results):
     print(f"\nalerts ({checks} rules on one local page, {PROCESSES} worker processes each; per-domain limit lifted)")
     print(f"  raw RQ: GET + extract (baseline)    {per_minute(results['raw_checks']):>9,.0f} checks/min")
     print(f"  rule checks, first (baselines)      {per_minute(results['first']):>9,.0f} checks/min")
-    print(f"  rule checks, unchanged page         {per_minute(results['steady']):>9,.0f} checks/min"
-          f"   {results['raw_checks'] / results['steady']:.2f}× raw RQ's rate; {results['failed']} failed")
+    print(
+        f"  rule checks, unchanged page         {per_minute(results['steady']):>9,.0f} checks/min"
+        f"   {results['raw_checks'] / results['steady']:.2f}× raw RQ's rate; {results['failed']} failed"
+    )
     print(f"  raw RQ: POST the JSON (baseline)    {alerts / results['raw_posts']:>9,.0f} alerts/s")
-    print(f"  alerts dispatched (apprise json://) {alerts / results['dispatch']:>9,.0f} alerts/s"
-          f"   {results['raw_posts'] / results['dispatch']:.2f}× raw RQ's rate; {results['delivered']} delivered")
+    print(
+        f"  alerts dispatched (apprise json://) {alerts / results['dispatch']:>9,.0f} alerts/s"
+        f"   {results['raw_posts'] / results['dispatch']:.2f}× raw RQ's rate; {results['delivered']} delivered"
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from bench.common import main, python, running, summary_ms, wait_until
-from jobs.devredis import free_port
+from core.devredis import free_port
 
 INITIATE = "/api/v1/publishing/initiate"
 HEALTH = "/health"
@@ -35,8 +35,16 @@ def prepare_user():
 
 def gunicorn(port):
     return python(
-        "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--workers", "2", "--threads", "4", "--no-control-socket",
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--no-control-socket",
     )
 
 
@@ -88,8 +96,13 @@ def run(env, requests=300, threads=8, per_thread=100):
             initiate = sequential(client, "POST", INITIATE, requests, json=body)
         initiate_rate, _ = concurrent_rate(options, "POST", INITIATE, threads, per_thread, json=body)
     return {
-        "health": health, "initiate": initiate, "health_rate": health_rate, "initiate_rate": initiate_rate,
-        "health_degraded": health_statuses[503], "threads": threads, "per_thread": per_thread,
+        "health": health,
+        "initiate": initiate,
+        "health_rate": health_rate,
+        "initiate_rate": initiate_rate,
+        "health_degraded": health_statuses[503],
+        "threads": threads,
+        "per_thread": per_thread,
     }
 
 
@@ -105,17 +118,25 @@ def report(results):
     clients = f"{results['threads']} clients × {results['per_thread']}"
     print("\nAPI under gunicorn (2 workers × 4 threads, SQLite), ms per request, sequential")
     print(f"  {'':<34} {'p50':>6} {'p95':>6} {'p99':>6}   {'requests/s, ' + clients:>26}")
-    print(f"  {'GET /health (baseline)':<34} {health['p50']:>6.1f} {health['p95']:>6.1f} {health['p99']:>6.1f}"
-          f"   {results['health_rate']:>26,.0f}")
-    print(f"  {'POST ' + INITIATE:<34} {initiate['p50']:>6.1f} {initiate['p95']:>6.1f} {initiate['p99']:>6.1f}"
-          f"   {results['initiate_rate']:>26,.0f}")
-    print(f"  initiate vs health: {initiate['p50'] / health['p50']:.2f}× the p50 latency, "
-          f"{results['initiate_rate'] / results['health_rate']:.2f}× the rate")
+    print(
+        f"  {'GET /health (baseline)':<34} {health['p50']:>6.1f} {health['p95']:>6.1f} {health['p99']:>6.1f}"
+        f"   {results['health_rate']:>26,.0f}"
+    )
+    print(
+        f"  {'POST ' + INITIATE:<34} {initiate['p50']:>6.1f} {initiate['p95']:>6.1f} {initiate['p99']:>6.1f}"
+        f"   {results['initiate_rate']:>26,.0f}"
+    )
+    print(
+        f"  initiate vs health: {initiate['p50'] / health['p50']:.2f}× the p50 latency, "
+        f"{results['initiate_rate'] / results['health_rate']:.2f}× the rate"
+    )
     if results["health_degraded"]:
         # jobs/health.py probes the cache with one fixed key: concurrent probes overwrite
         # each other's value and report the cache unavailable.
-        print(f"  note: {results['health_degraded']} of {results['threads'] * results['per_thread']} concurrent"
-              " /health requests answered 503 (cache probe race on a shared key)")
+        print(
+            f"  note: {results['health_degraded']} of {results['threads'] * results['per_thread']} concurrent"
+            " /health requests answered 503 (cache probe race on a shared key)"
+        )
 
 
 def add_arguments(parser):

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from jobs import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
+from core import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
 
 
 @contextmanager
@@ -75,7 +75,12 @@ def running(commands, env):
         for argv in commands:
             processes.append(
                 subprocess.Popen(
-                    argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    argv,
+                    cwd=BASE_DIR,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
                     start_new_session=True,
                 )
             )

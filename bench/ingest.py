@@ -62,16 +62,24 @@ def run(env, posts=5000):
         first, fetch = fetch_with_worker(user, source)
         source.refresh_from_db()
         second, refetch = fetch_with_worker(user, source)
-    return {"posts": posts, "stored": fetch.new_posts, "first": first, "baseline": baseline,
-            "second": second, "second_new": refetch.new_posts}
+    return {
+        "posts": posts,
+        "stored": fetch.new_posts,
+        "first": first,
+        "baseline": baseline,
+        "second": second,
+        "second_new": refetch.new_posts,
+    }
 
 
 def report(results):
     posts = results["posts"]
     print(f"\ningest ({posts} Mastodon posts, {PAGE} per page, one fetch job)")
     print(f"  read pages only (baseline)   {posts / results['baseline']:>8,.0f} posts/s")
-    print(f"  fetch, normalize, store      {posts / results['first']:>8,.0f} posts/s"
-          f"   {results['first'] / results['baseline']:.2f}× the baseline's time; {results['stored']} stored")
+    print(
+        f"  fetch, normalize, store      {posts / results['first']:>8,.0f} posts/s"
+        f"   {results['first'] / results['baseline']:.2f}× the baseline's time; {results['stored']} stored"
+    )
     print(f"  fetch again (nothing new)    {results['second'] * 1000:>8.0f} ms, {results['second_new']} new")
 
 

@@ -64,7 +64,9 @@ def check_page(url):
     watched part, compare it with the last one kept in Redis."""
     import lxml.html
 
-    text = "\n".join(node.text_content() for node in lxml.html.document_fromstring(http().get(url).text).cssselect("#price"))
+    text = "\n".join(
+        node.text_content() for node in lxml.html.document_fromstring(http().get(url).text).cssselect("#price")
+    )
     client().getset(f"bench:last:{url}", text)
     client().incr("bench:done")
 

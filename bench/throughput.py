@@ -97,8 +97,10 @@ def ratio(result, results, baseline):
 
 def report(results):
     print("\nno-op jobs/s, from the gate opening to the last job finished; CPU and Redis commands per job")
-    print(f"  {'':<17} {'jobs':>5} {'jobs/s':>7} {'vs rq-simple':>13} {'vs celery':>10}"
-          f" {'worker CPU ms':>14} {'Redis CPU ms':>13} {'Redis cmds':>11}")
+    print(
+        f"  {'':<17} {'jobs':>5} {'jobs/s':>7} {'vs rq-simple':>13} {'vs celery':>10}"
+        f" {'worker CPU ms':>14} {'Redis CPU ms':>13} {'Redis cmds':>11}"
+    )
     for result in results:
         print(
             f"  {result['label']:<17} {result['jobs']:>5} {result['rate']:>7,.0f}"

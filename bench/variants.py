@@ -11,9 +11,9 @@
 """
 
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bench import tasks
 from bench.common import BASE_DIR, python, running, wait_until
@@ -65,9 +65,23 @@ def rq_enqueuer(job_name):
 def celery_workers(env, processes):
     return [
         [
-            sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", "prefork",
-            "--concurrency", str(processes), "-Q", "bench", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "--loglevel", "WARNING",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.celery_app",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(processes),
+            "-Q",
+            "bench",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
         ]
     ]
 
@@ -110,7 +124,9 @@ def held_workers(variant, env, processes):
                 hold()
             wait_until(
                 lambda: holding(started) >= processes,
-                timeout=START_TIMEOUT, interval=0.05, what=f"{processes} {variant.name} workers to start",
+                timeout=START_TIMEOUT,
+                interval=0.05,
+                what=f"{processes} {variant.name} workers to start",
             )
             yield started
         finally:

@@ -13,7 +13,18 @@ from workspaces.apis import WorkspaceListApi
 @extend_schema(exclude=True)
 @api_view(["GET"])
 def api_root(request):
-    names = ["workspace-list", "project-list", "publishing-list", "publishing-initiate", "source-list", "post-list", "rule-list", "alert-list", "channel-list", "queue-list"]
+    names = [
+        "workspace-list",
+        "project-list",
+        "publishing-list",
+        "publishing-initiate",
+        "source-list",
+        "post-list",
+        "rule-list",
+        "alert-list",
+        "channel-list",
+        "queue-list",
+    ]
     return Response({name: reverse(name, request=request) for name in names})
 
 

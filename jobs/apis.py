@@ -6,15 +6,17 @@ from rest_framework.views import APIView
 
 from . import health, services
 
-
-HEALTH_REPORT = inline_serializer("HealthReport", {
-    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
-    "database": serializers.ChoiceField(choices=["connected", "unavailable"]),
-    "cache": serializers.ChoiceField(choices=["connected", "unavailable"]),
-    "queue": serializers.ChoiceField(choices=["connected", "unavailable"]),
-    "workers": serializers.IntegerField(),
-    "timestamp": serializers.DateTimeField(),
-})
+HEALTH_REPORT = inline_serializer(
+    "HealthReport",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+        "database": serializers.ChoiceField(choices=["connected", "unavailable"]),
+        "cache": serializers.ChoiceField(choices=["connected", "unavailable"]),
+        "queue": serializers.ChoiceField(choices=["connected", "unavailable"]),
+        "workers": serializers.IntegerField(),
+        "timestamp": serializers.DateTimeField(),
+    },
+)
 QUEUE_STATE = inline_serializer("QueueState", {"name": serializers.CharField(), "paused": serializers.BooleanField()})
 
 
@@ -32,7 +34,9 @@ class HealthApi(APIView):
 class QueueListApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses=inline_serializer("QueueList", {"queues": serializers.ListField(child=serializers.DictField())}))
+    @extend_schema(
+        responses=inline_serializer("QueueList", {"queues": serializers.ListField(child=serializers.DictField())})
+    )
     def get(self, request):
         return Response({"queues": services.queue_stats()})
 
@@ -64,9 +68,12 @@ class QueueResumeApi(APIView):
 class QueueRequeueFailedApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=inline_serializer(
-        "QueueRequeued", {"name": serializers.CharField(), "requeued": serializers.IntegerField()}
-    ))
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "QueueRequeued", {"name": serializers.CharField(), "requeued": serializers.IntegerField()}
+        ),
+    )
     def post(self, request, name):
         return Response({"name": name, "requeued": services.queue_requeue_failed(name=name)})
 

@@ -5,11 +5,9 @@ from functools import cache
 import redis
 from django.conf import settings
 
+from core.errors import QueueUnavailable
+
 KEY_PREFIX = "conveyor"
-
-
-class QueueUnavailable(Exception):
-    """Redis cannot be reached: nothing was enqueued and nothing was written."""
 
 
 @cache

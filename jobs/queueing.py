@@ -92,9 +92,7 @@ def enqueue(
     if dedupe_key and policy.dedupe_window and not claim_dedupe_key(queue, dedupe_key, job_id, policy.dedupe_window):
         log.info("dedupe: %s on %s already enqueued within %ss", dedupe_key, queue, policy.dedupe_window)
         return None
-    options = job_options(
-        policy, job_id=job_id, rate_key=rate_key, rate_limited=rate_limited, description=description
-    )
+    options = job_options(policy, job_id=job_id, rate_key=rate_key, rate_limited=rate_limited, description=description)
     push = partial(_push, queue, func, args, options, delay, at_front)
     transaction.on_commit(push, robust=True)
     return job_id
@@ -149,4 +147,6 @@ def _push(queue_name, func, args, options, delay, at_front):
         else:
             queue.enqueue(func, *args, at_front=at_front, **options)
     except (redis.ConnectionError, redis.TimeoutError):
-        log.warning("job %s not pushed to %s (Redis unavailable): the reconciler will retry", options["job_id"], queue_name)
+        log.warning(
+            "job %s not pushed to %s (Redis unavailable): the reconciler will retry", options["job_id"], queue_name
+        )

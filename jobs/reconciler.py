@@ -8,9 +8,9 @@ with conditional updates, so a job that turns out to be alive after all does no 
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -71,7 +71,9 @@ def job_liveness(job_ids, connection):
         for job_id in job_ids:
             pipe.hmget(Job.key_for(job_id), "status", "worker_name")
         states = pipe.execute()
-    started_by = {job_id: worker.decode() for job_id, (status, worker) in zip(job_ids, states) if status == b"started" and worker}
+    started_by = {
+        job_id: worker.decode() for job_id, (status, worker) in zip(job_ids, states) if status == b"started" and worker
+    }
     with connection.pipeline(transaction=False) as pipe:
         for worker in started_by.values():
             pipe.exists(alive_key(worker))
@@ -96,7 +98,9 @@ def reconcile_model(tracked, connection, grace):
     for row in rows:
         job_id = job_ids[row.pk]
         if not liveness.get(job_id):
-            log.warning("%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none")
+            log.warning(
+                "%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none"
+            )
             tracked.resume(row)
             resumed += 1
     return resumed

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -87,7 +87,7 @@ def ensure(scheduler, periodic):
 
 
 def first_run(periodic):
-    first = datetime.now(timezone.utc)
+    first = datetime.now(UTC)
     if periodic.jitter:
         first += timedelta(seconds=random.uniform(0, periodic.interval))
     return first

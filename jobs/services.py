@@ -8,9 +8,10 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
+from core.errors import ServiceError
+
 from . import pausing, ratelimit, retention
 from .connection import ensure_available, get_redis
-from .errors import ServiceError
 from .models import PausedQueue
 from .policies import all_policies, policy_for
 from .queueing import get_queue

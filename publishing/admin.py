@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from jobs.admin import dashboard_job_url, enqueue_each
+from core.admin import enqueue_each
+from jobs.admin import dashboard_job_url
 
 from . import services
 from .models import Project, Publishing
@@ -16,7 +17,17 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Publishing)
 class PublishingAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "platform", "status", "progress_bar", "attempts", "short_error", "job_link", "updated_at"]
+    list_display = [
+        "id",
+        "project",
+        "platform",
+        "status",
+        "progress_bar",
+        "attempts",
+        "short_error",
+        "job_link",
+        "updated_at",
+    ]
     list_filter = ["status", "platform", "workspace"]
     search_fields = ["project__name", "eas_build_id", "job_id"]
     readonly_fields = [
@@ -63,7 +74,9 @@ class PublishingAdmin(admin.ModelAdmin):
     def job_link(self, publishing):
         if not publishing.job_id:
             return "-"
-        return format_html('<a href="{}">{}</a>', dashboard_job_url(services.QUEUE, publishing.job_id), publishing.job_id[:12])
+        return format_html(
+            '<a href="{}">{}</a>', dashboard_job_url(services.QUEUE, publishing.job_id), publishing.job_id[:12]
+        )
 
     @admin.action(description="Retry the selected failed publishings")
     def retry_failed(self, request, queryset):

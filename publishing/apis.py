@@ -34,9 +34,19 @@ class ProjectListCreateApi(WorkspaceScoped, generics.ListAPIView):
 
 
 class PublishingInitiateApi(APIView):
-    @extend_schema(request=InitiateSerializer, responses={202: inline_serializer("PublishingAccepted", {
-        "id": serializers.IntegerField(), "status": serializers.CharField(), "url": serializers.URLField(),
-    })})
+    @extend_schema(
+        request=InitiateSerializer,
+        responses={
+            202: inline_serializer(
+                "PublishingAccepted",
+                {
+                    "id": serializers.IntegerField(),
+                    "status": serializers.CharField(),
+                    "url": serializers.URLField(),
+                },
+            )
+        },
+    )
     def post(self, request):
         data = InitiateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from jobs.secrets import EncryptedJSONField
+from core.fields import EncryptedJSONField
 from workspaces.models import Workspace
 
 

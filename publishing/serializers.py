@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from jobs.serializers import StrictSerializer
+from core.serializers import StrictSerializer
 
 from .models import Project, Publishing
 

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import ServiceError
 from jobs.connection import ensure_available
-from jobs.errors import ServiceError
 from jobs.queueing import enqueue
 from workspaces.services import workspace_for_write, workspaces_of
 
@@ -61,10 +61,8 @@ def publishing_initiate(*, user, project_id, platform, profile, credentials):
 
 
 def enqueue_step(publishing, *, rate_limited=False, delay=None):
-    from .jobs import publishing_advance
-
     return enqueue(
-        publishing_advance,
+        "publishing.jobs.publishing_advance",
         publishing.pk,
         queue=QUEUE,
         delay=delay,

@@ -31,7 +31,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 sys.path.insert(0, str(BASE_DIR))
 
-from jobs import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
+from core import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
 
 log = logging.getLogger("conveyor.run")
 
@@ -187,8 +187,10 @@ def report_chromium(env):
     if found:
         log.info("headless rules use %s", found)
     else:
-        log.info("no Chromium found: headless alert rules will fail until it is installed "
-                 "(Debian: apt install chromium) or CHROMIUM_PATH is set")
+        log.info(
+            "no Chromium found: headless alert rules will fail until it is installed "
+            "(Debian: apt install chromium) or CHROMIUM_PATH is set"
+        )
 
 
 def print_addresses(port):

@@ -61,9 +61,7 @@ class Api:
     def __init__(self, base_url, user):
         token = Token.objects.create(user=user)
         self.user = user
-        self.client = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Token {token.key}"}, timeout=10
-        )
+        self.client = httpx.Client(base_url=base_url, headers={"Authorization": f"Token {token.key}"}, timeout=10)
 
     def get(self, path, **kwargs):
         return self.client.get(path, **kwargs)
@@ -166,7 +164,10 @@ class Processes:
             "RECONCILE_GRACE": "0.5",
             "SCHEDULER_INTERVAL": "0.2",
             "CONVEYOR_QUEUE_PUBLISHING_BUILDS_JSON": json.dumps(
-                {key: django_settings.QUEUE_POLICIES["publishing-builds"][key] for key in ("retry_delays", "rate_limit")}
+                {
+                    key: django_settings.QUEUE_POLICIES["publishing-builds"][key]
+                    for key in ("retry_delays", "rate_limit")
+                }
             ),
         }
         env.update({key: str(value) for key, value in extra.items()})

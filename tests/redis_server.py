@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from jobs import devredis
+from core import devredis
 
 # The SQLite test database lives in var/, which a fresh clone does not have.
 (Path(__file__).resolve().parent.parent / "var").mkdir(exist_ok=True)

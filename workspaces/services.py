@@ -1,6 +1,6 @@
 from django.db import IntegrityError, transaction
 
-from jobs.errors import ServiceError
+from core.errors import ServiceError
 
 from .models import Membership, Workspace
 

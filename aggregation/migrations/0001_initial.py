@@ -6,82 +6,160 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('workspaces', '0001_initial'),
+        ("workspaces", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Source',
+            name="Source",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('platform', models.CharField(choices=[('mastodon', 'Mastodon'), ('lemmy', 'Lemmy'), ('peertube', 'Peertube'), ('feed', 'RSS/Atom feed')], max_length=10)),
-                ('url', models.URLField(help_text="The instance (https://mastodon.social) or the feed's URL.", max_length=1000)),
-                ('target', models.CharField(blank=True, help_text='Mastodon: public, local, tag:NAME or account:ID. Lemmy: the community name. PeerTube: instance or channel:HANDLE. Feeds: empty.', max_length=200)),
-                ('enabled', models.BooleanField(default=True)),
-                ('poll_interval', models.PositiveIntegerField(default=900, help_text='Seconds between two scheduled fetches.')),
-                ('cursor', models.JSONField(blank=True, default=dict, help_text='Where the next fetch starts (newest id, ETag…).')),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_fetched_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sources', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "platform",
+                    models.CharField(
+                        choices=[
+                            ("mastodon", "Mastodon"),
+                            ("lemmy", "Lemmy"),
+                            ("peertube", "Peertube"),
+                            ("feed", "RSS/Atom feed"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "url",
+                    models.URLField(
+                        help_text="The instance (https://mastodon.social) or the feed's URL.", max_length=1000
+                    ),
+                ),
+                (
+                    "target",
+                    models.CharField(
+                        blank=True,
+                        help_text="Mastodon: public, local, tag:NAME or account:ID. Lemmy: the community name. PeerTube: instance or channel:HANDLE. Feeds: empty.",
+                        max_length=200,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "poll_interval",
+                    models.PositiveIntegerField(default=900, help_text="Seconds between two scheduled fetches."),
+                ),
+                (
+                    "cursor",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Where the next fetch starts (newest id, ETag…)."
+                    ),
+                ),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_fetched_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="sources", to="workspaces.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Fetch',
+            name="Fetch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('manual', 'Manual'), ('schedule', 'Schedule')], default='manual', max_length=10)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('run_after', models.DateTimeField(help_text='Not before this time (a delayed fetch).')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('pages', models.PositiveIntegerField(default=0)),
-                ('new_posts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('job_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fetches', to='workspaces.workspace')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fetches', to='aggregation.source')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[("manual", "Manual"), ("schedule", "Schedule")], default="manual", max_length=10
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("run_after", models.DateTimeField(help_text="Not before this time (a delayed fetch).")),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("pages", models.PositiveIntegerField(default=0)),
+                ("new_posts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("job_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="fetches", to="workspaces.workspace"
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="fetches", to="aggregation.source"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('remote_id', models.CharField(max_length=300)),
-                ('url', models.URLField(blank=True, max_length=1000)),
-                ('author_name', models.CharField(blank=True, max_length=300)),
-                ('author_url', models.URLField(blank=True, max_length=1000)),
-                ('title', models.CharField(blank=True, max_length=500)),
-                ('content_html', models.TextField(blank=True, help_text='Sanitized.')),
-                ('content_text', models.TextField(blank=True)),
-                ('published_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('media', models.JSONField(blank=True, default=list)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('fetched_at', models.DateTimeField(auto_now_add=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='posts', to='workspaces.workspace')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='posts', to='aggregation.source')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("remote_id", models.CharField(max_length=300)),
+                ("url", models.URLField(blank=True, max_length=1000)),
+                ("author_name", models.CharField(blank=True, max_length=300)),
+                ("author_url", models.URLField(blank=True, max_length=1000)),
+                ("title", models.CharField(blank=True, max_length=500)),
+                ("content_html", models.TextField(blank=True, help_text="Sanitized.")),
+                ("content_text", models.TextField(blank=True)),
+                ("published_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("media", models.JSONField(blank=True, default=list)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("fetched_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="posts", to="workspaces.workspace"
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="posts", to="aggregation.source"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-published_at', '-id'],
-                'constraints': [models.UniqueConstraint(fields=('source', 'remote_id'), name='post_once_per_source')],
+                "ordering": ["-published_at", "-id"],
+                "constraints": [models.UniqueConstraint(fields=("source", "remote_id"), name="post_once_per_source")],
             },
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('aggregation', '0003_useraction_remoteaccount'),
+        ("aggregation", "0003_useraction_remoteaccount"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='source',
-            name='poll_cron',
-            field=models.CharField(blank=True, help_text='A cron expression in UTC ("*/15 * * * *"); replaces the interval.', max_length=100),
+            model_name="source",
+            name="poll_cron",
+            field=models.CharField(
+                blank=True,
+                help_text='A cron expression in UTC ("*/15 * * * *"); replaces the interval.',
+                max_length=100,
+            ),
         ),
     ]

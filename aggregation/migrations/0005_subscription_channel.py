@@ -5,16 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('aggregation', '0004_source_poll_cron'),
-        ('alerts', '0001_initial'),
+        ("aggregation", "0004_source_poll_cron"),
+        ("alerts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='subscription',
-            name='channel',
-            field=models.ForeignKey(blank=True, help_text='Also push each matching post to this alert channel (Slack, email, a webhook…).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='subscriptions', to='alerts.channel'),
+            model_name="subscription",
+            name="channel",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Also push each matching post to this alert channel (Slack, email, a webhook…).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="subscriptions",
+                to="alerts.channel",
+            ),
         ),
     ]

@@ -8,12 +8,12 @@ starts from, and how many pages it read.
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import nh3
 from django.utils.dateparse import parse_datetime
 
-from jobs.outbound import retry_after_seconds
+from core.outbound import retry_after_seconds
 
 
 class SourceError(Exception):
@@ -67,7 +67,7 @@ def parse_time(value):
         return None
     parsed = parse_datetime(value)
     if parsed and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 

@@ -1,11 +1,11 @@
 """RSS and Atom through feedparser, with conditional requests (ETag, Last-Modified)."""
 
 import calendar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import feedparser
 
-from jobs import outbound
+from core import outbound
 
 from . import FetchResult, NormalizedPost, SourceError, check_response, sanitized
 
@@ -19,8 +19,11 @@ def fetch(client, source, cursor, *, max_pages, page_size):
     if parsed.bozo and not parsed.entries:
         raise SourceError(f"{source.url} is not a feed: {parsed.get('bozo_exception')}")
     posts = [normalize(entry) for entry in parsed.entries]
-    new_cursor = {key: value for key, value in (("etag", response.headers.get("etag")),
-                                                ("modified", response.headers.get("last-modified"))) if value}
+    new_cursor = {
+        key: value
+        for key, value in (("etag", response.headers.get("etag")), ("modified", response.headers.get("last-modified")))
+        if value
+    }
     return FetchResult(posts=[post for post in posts if post.remote_id], cursor=new_cursor, pages=1)
 
 
@@ -51,4 +54,4 @@ def normalize(entry):
 def time_of(struct):
     if not struct:
         return None
-    return datetime.fromtimestamp(calendar.timegm(struct), tz=timezone.utc)
+    return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)

@@ -4,7 +4,7 @@ Pages are read newest first until a post at or below the cursor's id appears, or
 page bound is reached.
 """
 
-from jobs import outbound
+from core import outbound
 
 from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
 

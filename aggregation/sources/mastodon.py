@@ -7,11 +7,11 @@ nothing now. X-RateLimit-Remaining 0 means: keep this page, stop, and leave the
 instance alone until X-RateLimit-Reset.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
-from jobs import outbound
+from core import outbound
 
 from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
 
@@ -84,7 +84,7 @@ def seconds_until(reset):
     when = parse_datetime(reset or "")
     if when is None:
         return 60.0
-    return max(1.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return max(1.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def id_order(status):

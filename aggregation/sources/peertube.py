@@ -1,6 +1,6 @@
 """PeerTube: the newest videos of an instance (`/api/v1/videos`) or of a channel."""
 
-from jobs import outbound
+from core import outbound
 
 from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
 
@@ -29,7 +29,9 @@ def fetch(client, source, cursor, *, max_pages, page_size):
             break
     posts = [normalize(source, video) for video in videos]
     newest_published = max([video["publishedAt"] for video in videos], default=newest)
-    return FetchResult(posts=posts, cursor={"newest_published": newest_published} if newest_published else {}, pages=pages)
+    return FetchResult(
+        posts=posts, cursor={"newest_published": newest_published} if newest_published else {}, pages=pages
+    )
 
 
 def videos_of(response):

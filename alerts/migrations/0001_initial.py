@@ -7,167 +7,340 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('workspaces', '0001_initial'),
+        ("workspaces", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('change', 'Change'), ('error', 'Error')], max_length=10)),
-                ('title', models.CharField(max_length=300)),
-                ('diff', models.TextField(blank=True)),
-                ('dedupe_key', models.CharField(db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("change", "Change"), ("error", "Error")], max_length=10)),
+                ("title", models.CharField(max_length=300)),
+                ("diff", models.TextField(blank=True)),
+                ("dedupe_key", models.CharField(db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="alerts", to="workspaces.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Channel',
+            name="Channel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('apprise', 'Apprise URL'), ('webhook', 'Signed webhook')], max_length=10)),
-                ('config', jobs.secrets.EncryptedJSONField(editable=False)),
-                ('service', models.CharField(blank=True, help_text='What the URL points at (json, slack, mailto…).', max_length=100)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='channels', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("apprise", "Apprise URL"), ("webhook", "Signed webhook")], max_length=10
+                    ),
+                ),
+                ("config", jobs.secrets.EncryptedJSONField(editable=False)),
+                (
+                    "service",
+                    models.CharField(
+                        blank=True, help_text="What the URL points at (json, slack, mailto…).", max_length=100
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="channels", to="workspaces.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AlertDelivery',
+            name="AlertDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message', models.JSONField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('duplicate', 'Duplicate')], db_index=True, default='queued', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('job_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('alert', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='alerts.alert')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_deliveries', to='workspaces.workspace')),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='alerts.channel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("message", models.JSONField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sending", "Sending"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                            ("duplicate", "Duplicate"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("job_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="alerts.alert",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_deliveries",
+                        to="workspaces.workspace",
+                    ),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="deliveries", to="alerts.channel"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'alert deliveries',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name_plural": "alert deliveries",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Rule',
+            name="Rule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('url', models.URLField(max_length=2000)),
-                ('fetch_mode', models.CharField(choices=[('http', 'Http'), ('headless', 'Headless Chromium')], default='http', max_length=10)),
-                ('extractor', models.CharField(choices=[('css', 'CSS selector'), ('xpath', 'XPath'), ('jsonpath', 'JSONPath'), ('regex', 'Regular expression')], default='css', max_length=10)),
-                ('expression', models.TextField(help_text='The selector, path or pattern that picks the watched part.')),
-                ('collapse_whitespace', models.BooleanField(default=True, help_text='Differences of white space and blank lines alone are no change.')),
-                ('ignore_patterns', models.JSONField(blank=True, default=list, help_text='Regular expressions removed from the text before comparing.')),
-                ('headers', jobs.secrets.EncryptedJSONField(blank=True, default=dict, editable=False)),
-                ('interval', models.PositiveIntegerField(default=3600, help_text='Seconds between two scheduled checks.')),
-                ('cron', models.CharField(blank=True, help_text='A cron expression in UTC; replaces the interval.', max_length=100)),
-                ('enabled', models.BooleanField(default=True)),
-                ('priority', models.CharField(choices=[('normal', 'Normal'), ('high', 'High')], default='normal', max_length=10)),
-                ('error_threshold', models.PositiveIntegerField(default=3, help_text='Failed runs in a row that raise one error alert.')),
-                ('consecutive_errors', models.PositiveIntegerField(default=0)),
-                ('error_alerted', models.BooleanField(default=False, help_text='The current error streak was alerted.')),
-                ('last_error', models.TextField(blank=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("url", models.URLField(max_length=2000)),
+                (
+                    "fetch_mode",
+                    models.CharField(
+                        choices=[("http", "Http"), ("headless", "Headless Chromium")], default="http", max_length=10
+                    ),
+                ),
+                (
+                    "extractor",
+                    models.CharField(
+                        choices=[
+                            ("css", "CSS selector"),
+                            ("xpath", "XPath"),
+                            ("jsonpath", "JSONPath"),
+                            ("regex", "Regular expression"),
+                        ],
+                        default="css",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "expression",
+                    models.TextField(help_text="The selector, path or pattern that picks the watched part."),
+                ),
+                (
+                    "collapse_whitespace",
+                    models.BooleanField(
+                        default=True, help_text="Differences of white space and blank lines alone are no change."
+                    ),
+                ),
+                (
+                    "ignore_patterns",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Regular expressions removed from the text before comparing.",
+                    ),
+                ),
+                ("headers", jobs.secrets.EncryptedJSONField(blank=True, default=dict, editable=False)),
+                (
+                    "interval",
+                    models.PositiveIntegerField(default=3600, help_text="Seconds between two scheduled checks."),
+                ),
+                (
+                    "cron",
+                    models.CharField(
+                        blank=True, help_text="A cron expression in UTC; replaces the interval.", max_length=100
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "priority",
+                    models.CharField(choices=[("normal", "Normal"), ("high", "High")], default="normal", max_length=10),
+                ),
+                (
+                    "error_threshold",
+                    models.PositiveIntegerField(
+                        default=3, help_text="Failed runs in a row that raise one error alert."
+                    ),
+                ),
+                ("consecutive_errors", models.PositiveIntegerField(default=0)),
+                (
+                    "error_alerted",
+                    models.BooleanField(default=False, help_text="The current error streak was alerted."),
+                ),
+                ("last_error", models.TextField(blank=True)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rules", to="workspaces.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.AddField(
-            model_name='alert',
-            name='rule',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='alerts.rule'),
+            model_name="alert",
+            name="rule",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="alerts", to="alerts.rule"
+            ),
         ),
         migrations.CreateModel(
-            name='RuleRun',
+            name="RuleRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trigger', models.CharField(choices=[('schedule', 'Schedule'), ('manual_test', 'Manual Test'), ('retry', 'Retry')], max_length=12)),
-                ('fetch_mode', models.CharField(choices=[('http', 'Http'), ('headless', 'Headless Chromium')], max_length=10)),
-                ('debug', models.BooleanField(default=False, help_text='Keep what was fetched and extracted.')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('http_status', models.PositiveIntegerField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('changed', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('debug_output', models.JSONField(blank=True, null=True)),
-                ('job_id', models.CharField(blank=True, max_length=64)),
-                ('requested_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='alerts.rule')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rule_runs', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[("schedule", "Schedule"), ("manual_test", "Manual Test"), ("retry", "Retry")],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "fetch_mode",
+                    models.CharField(choices=[("http", "Http"), ("headless", "Headless Chromium")], max_length=10),
+                ),
+                ("debug", models.BooleanField(default=False, help_text="Keep what was fetched and extracted.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("http_status", models.PositiveIntegerField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("changed", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("debug_output", models.JSONField(blank=True, null=True)),
+                ("job_id", models.CharField(blank=True, max_length=64)),
+                ("requested_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="alerts.rule"
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rule_runs", to="workspaces.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-requested_at', '-id'],
+                "ordering": ["-requested_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='alert',
-            name='run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='alerts.rulerun'),
+            model_name="alert",
+            name="run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="alerts",
+                to="alerts.rulerun",
+            ),
         ),
         migrations.CreateModel(
-            name='Snapshot',
+            name="Snapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('text', models.TextField()),
-                ('fetched_at', models.DateTimeField(auto_now_add=True)),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='alerts.rule')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("text", models.TextField()),
+                ("fetched_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="snapshots", to="alerts.rule"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-fetched_at', '-id'],
+                "ordering": ["-fetched_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='rulerun',
-            name='snapshot',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='alerts.snapshot'),
+            model_name="rulerun",
+            name="snapshot",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="alerts.snapshot",
+            ),
         ),
         migrations.CreateModel(
-            name='DedupeClaim',
+            name="DedupeClaim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dedupe_key', models.CharField(max_length=200)),
-                ('until', models.DateTimeField()),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='alerts.channel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dedupe_key", models.CharField(max_length=200)),
+                ("until", models.DateTimeField()),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="alerts.channel"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('channel', 'dedupe_key'), name='one_claim_per_channel_key')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("channel", "dedupe_key"), name="one_claim_per_channel_key")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='snapshot',
-            index=models.Index(fields=['rule', '-id'], name='snapshot_latest'),
+            model_name="snapshot",
+            index=models.Index(fields=["rule", "-id"], name="snapshot_latest"),
         ),
     ]

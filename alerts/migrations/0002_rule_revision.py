@@ -4,35 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0001_initial'),
+        ("alerts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='rule',
-            name='revision',
+            model_name="rule",
+            name="revision",
             field=models.PositiveIntegerField(default=1, editable=False),
         ),
         migrations.AddField(
-            model_name='snapshot',
-            name='revision',
+            model_name="snapshot",
+            name="revision",
             field=models.PositiveIntegerField(default=1, help_text="The rule's revision it was taken under."),
         ),
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('change', 'Change'), ('error', 'Error'), ('recovered', 'Recovered')], max_length=10),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[("change", "Change"), ("error", "Error"), ("recovered", "Recovered")], max_length=10
+            ),
         ),
         migrations.AlterField(
-            model_name='rule',
-            name='fetch_mode',
-            field=models.CharField(choices=[('http', 'HTTP'), ('headless', 'Headless Chromium')], default='http', max_length=10),
+            model_name="rule",
+            name="fetch_mode",
+            field=models.CharField(
+                choices=[("http", "HTTP"), ("headless", "Headless Chromium")], default="http", max_length=10
+            ),
         ),
         migrations.AlterField(
-            model_name='rulerun',
-            name='fetch_mode',
-            field=models.CharField(choices=[('http', 'HTTP'), ('headless', 'Headless Chromium')], max_length=10),
+            model_name="rulerun",
+            name="fetch_mode",
+            field=models.CharField(choices=[("http", "HTTP"), ("headless", "Headless Chromium")], max_length=10),
         ),
     ]

@@ -7,62 +7,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('workspaces', '0001_initial'),
+        ("workspaces", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='projects', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="projects", to="workspaces.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Publishing',
+            name="Publishing",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('platform', models.CharField(choices=[('ios', 'Ios'), ('android', 'Android'), ('all', 'All')], max_length=10)),
-                ('profile', models.CharField(default='production', max_length=100)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('building', 'Building'), ('submitting', 'Submitting'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=12)),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Build starts tried, retries included.')),
-                ('progress', models.PositiveSmallIntegerField(default=0, help_text='0 to 100.')),
-                ('progress_message', models.CharField(blank=True, max_length=200)),
-                ('eas_build_id', models.CharField(blank=True, max_length=64)),
-                ('eas_submission_id', models.CharField(blank=True, max_length=64)),
-                ('builds', models.JSONField(blank=True, default=list, help_text='Every EAS build of this request, as last seen.')),
-                ('artifact_url', models.URLField(blank=True, max_length=1000)),
-                ('last_error', models.TextField(blank=True)),
-                ('job_id', models.CharField(blank=True, help_text='The one job allowed to advance this row.', max_length=64)),
-                ('credentials', jobs.secrets.EncryptedJSONField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='publishings', to='publishing.project')),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='publishings', to='workspaces.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "platform",
+                    models.CharField(choices=[("ios", "Ios"), ("android", "Android"), ("all", "All")], max_length=10),
+                ),
+                ("profile", models.CharField(default="production", max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("building", "Building"),
+                            ("submitting", "Submitting"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0, help_text="Build starts tried, retries included.")),
+                ("progress", models.PositiveSmallIntegerField(default=0, help_text="0 to 100.")),
+                ("progress_message", models.CharField(blank=True, max_length=200)),
+                ("eas_build_id", models.CharField(blank=True, max_length=64)),
+                ("eas_submission_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "builds",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Every EAS build of this request, as last seen."
+                    ),
+                ),
+                ("artifact_url", models.URLField(blank=True, max_length=1000)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "job_id",
+                    models.CharField(blank=True, help_text="The one job allowed to advance this row.", max_length=64),
+                ),
+                ("credentials", jobs.secrets.EncryptedJSONField(blank=True, editable=False, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="publishings", to="publishing.project"
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="publishings",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.UniqueConstraint(fields=('workspace', 'name'), name='project_name_unique_in_workspace'),
+            model_name="project",
+            constraint=models.UniqueConstraint(fields=("workspace", "name"), name="project_name_unique_in_workspace"),
         ),
         migrations.AddIndex(
-            model_name='publishing',
-            index=models.Index(fields=['status', 'updated_at'], name='publishing_status_updated'),
+            model_name="publishing",
+            index=models.Index(fields=["status", "updated_at"], name="publishing_status_updated"),
         ),
     ]

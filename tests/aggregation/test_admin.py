@@ -4,7 +4,9 @@ from aggregation.models import Fetch, RemoteAccount
 from jobs.queueing import get_queue
 
 
-@pytest.mark.parametrize("model", ["source", "fetch", "post", "subscription", "notification", "useraction", "remoteaccount"])
+@pytest.mark.parametrize(
+    "model", ["source", "fetch", "post", "subscription", "notification", "useraction", "remoteaccount"]
+)
 def test_aggregation_admin_pages_render(staff, api, source_for, model):
     source_for("mastodon", "public")
     api.post("/api/v1/accounts/", {"instance": "https://mastodon.example", "access_token": "tok-never-shown-123"})

@@ -77,7 +77,9 @@ def test_an_incremental_fetch_reads_every_new_page(api, remote, source_for, run_
         ("feed", "", "news", "/feeds/news.atom"),
     ],
 )
-def test_every_platform_is_fetched_and_deduplicated(api, remote, source_for, run_worker_burst, platform, target, feed, path):
+def test_every_platform_is_fetched_and_deduplicated(
+    api, remote, source_for, run_worker_burst, platform, target, feed, path
+):
     remote_platform = path.rsplit(".", 1)[-1] if platform == "feed" else platform
     remote.add_posts(remote_platform, feed, posts(4, title="A title"))
     source_id = source_for(platform, target, path)
@@ -120,7 +122,9 @@ def test_a_429_delays_the_fetch_by_retry_after_without_using_an_attempt(api, rem
     assert ScheduledJobRegistry(queue=get_queue("content-aggregation")).count == 1
     source = Source.objects.get(pk=source_id)
     host_key = ratelimit.limiter_key("content-aggregation", source.host)
-    assert ratelimit.acquire(policy_for("content-aggregation").rate_limit, host_key, "probe") > 0  # the whole host waits
+    assert (
+        ratelimit.acquire(policy_for("content-aggregation").rate_limit, host_key, "probe") > 0
+    )  # the whole host waits
 
     def retried():
         run_worker_burst("content-aggregation")
@@ -133,7 +137,9 @@ def test_a_429_delays_the_fetch_by_retry_after_without_using_an_attempt(api, rem
     assert served["time"] - refused["time"] >= 2
 
 
-def test_a_spent_rate_limit_budget_keeps_the_page_and_holds_back_the_host(api, remote, source_for, run_worker_burst, settings):
+def test_a_spent_rate_limit_budget_keeps_the_page_and_holds_back_the_host(
+    api, remote, source_for, run_worker_burst, settings
+):
     settings.SOURCE_PAGE_SIZE = 2
     remote.add_posts("mastodon", "public", posts(6))
     remote.set_rate_limit_remaining(1)

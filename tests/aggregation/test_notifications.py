@@ -25,11 +25,15 @@ def fetch(api, source_id, run_worker_burst):
 def test_new_matching_posts_notify_their_subscriber_once(api, remote, source_for, subscribed, run_worker_burst):
     subscribed("keyword", "Django")
     subscribed("account", "carol")
-    remote.add_posts("mastodon", "public", [
-        {"content": "<p>I love django</p>", "author": "bob"},
-        {"content": "<p>rust all day</p>", "author": "bob"},
-        {"content": "<p>hello</p>", "author": "carol"},
-    ])
+    remote.add_posts(
+        "mastodon",
+        "public",
+        [
+            {"content": "<p>I love django</p>", "author": "bob"},
+            {"content": "<p>rust all day</p>", "author": "bob"},
+            {"content": "<p>hello</p>", "author": "carol"},
+        ],
+    )
     source_id = source_for("mastodon", "public")
 
     fetch(api, source_id, run_worker_burst)
@@ -76,12 +80,15 @@ def test_a_duplicate_subscription_is_a_400(api, subscribed):
     assert api.post("/api/v1/subscriptions/", {"kind": "mood", "value": "x"}).status_code == 400
 
 
-def test_subscriptions_with_a_channel_push_matching_posts_there_once(api, other_api, remote, source_for, run_worker_burst):
+def test_subscriptions_with_a_channel_push_matching_posts_there_once(
+    api, other_api, remote, source_for, run_worker_burst
+):
     import json
 
     from tests.fakes.outside_fake import OUTSIDE_HOST, Outside
 
     with Outside() as outside:
+
         def channel(client):
             body = {"name": "posts", "kind": "apprise", "url": f"json://{OUTSIDE_HOST}:{outside.port}/hook/posts"}
             return client.post("/api/v1/channels/", body).json()["id"]
@@ -90,11 +97,17 @@ def test_subscriptions_with_a_channel_push_matching_posts_there_once(api, other_
         refused = api.post("/api/v1/subscriptions/", {"kind": "keyword", "value": "django", "channel": theirs})
         assert refused.status_code == 400 and "channel" in refused.json()["error"]["fields"]
         for kind, value in (("keyword", "django"), ("account", "bob")):  # both match the same post
-            assert api.post("/api/v1/subscriptions/", {"kind": kind, "value": value, "channel": mine}).status_code == 201
-        remote.add_posts("mastodon", "public", [
-            {"content": "<p>I love django</p>", "author": "bob"},
-            {"content": "<p>rust all day</p>", "author": "eve"},
-        ])
+            assert (
+                api.post("/api/v1/subscriptions/", {"kind": kind, "value": value, "channel": mine}).status_code == 201
+            )
+        remote.add_posts(
+            "mastodon",
+            "public",
+            [
+                {"content": "<p>I love django</p>", "author": "bob"},
+                {"content": "<p>rust all day</p>", "author": "eve"},
+            ],
+        )
         assert api.post(f"/api/v1/sources/{source_for('mastodon', 'public')}/fetch", {}).status_code == 202
         run_worker_burst("content-aggregation", "notifications", "alerts-dispatch")
 

@@ -1,6 +1,6 @@
 """Scheduled polling of sources through rq-scheduler."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rq.job import Job
 
@@ -29,7 +29,7 @@ def create_source(api, **extra):
 
 
 def test_a_new_source_is_polled_on_its_interval_with_jitter(api):
-    before = datetime.now(timezone.utc).timestamp()
+    before = datetime.now(UTC).timestamp()
     source_id = create_source(api)
     due, interval = scheduled(source_id)
     assert interval == 600
@@ -52,7 +52,7 @@ def test_a_cron_expression_replaces_the_interval(api):
     source_id = create_source(api, poll_cron="*/15 * * * *")
     job = Job.fetch(services.poll_job_id(source_id), connection=get_redis())
     assert job.meta["cron_string"] == "*/15 * * * *"
-    due = datetime.fromtimestamp(get_redis().zscore(scheduling.get_scheduler().scheduled_jobs_key, job.id), timezone.utc)
+    due = datetime.fromtimestamp(get_redis().zscore(scheduling.get_scheduler().scheduled_jobs_key, job.id), UTC)
     assert due.minute % 15 == 0 and due.second == 0
     api.client.patch(f"/api/v1/sources/{source_id}", json={"poll_cron": ""})
     assert scheduled(source_id)[1] == 600
@@ -76,13 +76,13 @@ def test_two_schedulers_at_once_enqueue_each_poll_once(api, processes):
     source_id = create_source(api)
     scheduler = scheduling.get_scheduler()
     job = Job.fetch(services.poll_job_id(source_id), connection=get_redis())
-    scheduler.change_execution_time(job, datetime.now(timezone.utc))
+    scheduler.change_execution_time(job, datetime.now(UTC))
     processes.scheduler()
     processes.scheduler()
     processes.worker("content-aggregation", "maintenance")
 
     wait_for(lambda: Fetch.objects.filter(source_id=source_id).exists(), timeout=15, message="the scheduled poll")
-    wait_for(lambda: scheduled(source_id)[0] > datetime.now(timezone.utc).timestamp() + 500, message="next poll")
+    wait_for(lambda: scheduled(source_id)[0] > datetime.now(UTC).timestamp() + 500, message="next poll")
 
     fetches = Fetch.objects.filter(source_id=source_id)
     assert fetches.count() == 1 and fetches.get().trigger == "schedule"

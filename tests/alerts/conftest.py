@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.devredis import free_port
+from core.devredis import free_port
 from tests.fakes.outside_fake import OUTSIDE_HOST, Outside, start_process, stop_process
 
 
@@ -54,7 +54,13 @@ def fast_alert_policies(settings):
 @pytest.fixture
 def rule_for(api, fast_alert_policies):
     def create(url, expression="#price", extractor="css", **fields):
-        body = {"name": fields.pop("name", "watched"), "url": url, "extractor": extractor, "expression": expression, **fields}
+        body = {
+            "name": fields.pop("name", "watched"),
+            "url": url,
+            "extractor": extractor,
+            "expression": expression,
+            **fields,
+        }
         response = api.post("/api/v1/rules/", body)
         assert response.status_code == 201, response.text
         return response.json()

@@ -74,6 +74,6 @@ def test_the_rule_list_shows_recent_runs_as_coloured_squares(staff, changed_rule
     outside.set_page("adm", "gone", status=404)
     run_rule(changed_rule["id"])
     page = staff.get("/admin/alerts/rule/").content.decode()
-    strip = page[page.index("Last 12 runs"):]
+    strip = page[page.index("Last 12 runs") :]
     # baseline (unchanged), changed, failed: oldest first
     assert strip.index("background:#34a853") < strip.index("background:#1a73e8") < strip.index("background:#d93025")

@@ -70,7 +70,9 @@ def test_run_requests_are_validated(api):
         assert response.status_code == 400, (body, response.text)
     assert not RuleRun.objects.exists()
     accepted = api.post(f"/api/v1/rules/{rule['id']}/run", {"force_mode": "headless", "debug": True})
-    assert accepted.status_code == 202 and accepted.headers["Location"].endswith(f"/api/v1/runs/{accepted.json()['run']}")
+    assert accepted.status_code == 202 and accepted.headers["Location"].endswith(
+        f"/api/v1/runs/{accepted.json()['run']}"
+    )
     assert RuleRun.objects.get().fetch_mode == "headless"
 
 
@@ -97,14 +99,18 @@ def test_channel_urls_are_never_shown_back(api):
     url = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts"
     created = api.post("/api/v1/channels/", {"name": "slack", "kind": "apprise", "url": url})
     assert created.status_code == 201 and created.json()["service"] == "Slack"
-    everything = created.text + api.get("/api/v1/channels/").text + api.get(f"/api/v1/channels/{created.json()['id']}").text
+    everything = (
+        created.text + api.get("/api/v1/channels/").text + api.get(f"/api/v1/channels/{created.json()['id']}").text
+    )
     assert "TIiajkdnlazkcOXrIdevi7FQ" not in everything
     assert Channel.objects.get().config == {"url": url}
     changed = api.client.patch(f"/api/v1/channels/{created.json()['id']}", json={"kind": "webhook"})
     assert changed.status_code == 400
 
 
-def test_workspaces_do_not_see_each_others_rules_alerts_or_channels(api, other_api, outside, rule_for, channel_for, run_rule):
+def test_workspaces_do_not_see_each_others_rules_alerts_or_channels(
+    api, other_api, outside, rule_for, channel_for, run_rule
+):
     rule = rule_for(outside.set_page("mine", page_with_price("$ 1")))
     channel = channel_for("mine")
     run_rule(rule["id"])
@@ -112,8 +118,14 @@ def test_workspaces_do_not_see_each_others_rules_alerts_or_channels(api, other_a
     run = run_rule(rule["id"])
     assert Alert.objects.count() == 1
 
-    for path in (f"/api/v1/rules/{rule['id']}", f"/api/v1/rules/{rule['id']}/runs/", f"/api/v1/rules/{rule['id']}/snapshots/",
-                 f"/api/v1/runs/{run['id']}", f"/api/v1/alerts/{Alert.objects.get().pk}", f"/api/v1/channels/{channel['id']}"):
+    for path in (
+        f"/api/v1/rules/{rule['id']}",
+        f"/api/v1/rules/{rule['id']}/runs/",
+        f"/api/v1/rules/{rule['id']}/snapshots/",
+        f"/api/v1/runs/{run['id']}",
+        f"/api/v1/alerts/{Alert.objects.get().pk}",
+        f"/api/v1/channels/{channel['id']}",
+    ):
         assert other_api.get(path).status_code == 404, path
     for path in ("/api/v1/rules/", "/api/v1/alerts/", "/api/v1/channels/"):
         assert other_api.get(path).json()["results"] == [], path

@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from alerts import services
 from alerts.models import Rule, RuleRun
-from jobs import outbound, ratelimit
+from core import outbound
+from jobs import ratelimit
 from jobs.connection import get_redis
 from jobs.queueing import get_queue
 from tests.alerts.conftest import OUTSIDE_HOST, page_with_price
@@ -37,9 +38,7 @@ def test_private_urls_are_refused_when_rules_are_made(url, api, private_fetch_re
     assert not Rule.objects.exists()
 
 
-def test_a_redirect_to_loopback_is_refused_before_connecting(
-    outside, rule_for, run_rule, private_fetch_refused
-):
+def test_a_redirect_to_loopback_is_refused_before_connecting(outside, rule_for, run_rule, private_fetch_refused):
     secret_url = f"http://127.0.0.1:{outside.port}/page/secret"
     outside.set_page("secret", "internal")
     rule = rule_for(f"{outside.url}/redirect?to={secret_url}", "p")
@@ -49,9 +48,7 @@ def test_a_redirect_to_loopback_is_refused_before_connecting(
     assert outside.requests("/redirect") and not outside.requests("/page/secret")
 
 
-def test_a_name_that_now_resolves_to_loopback_is_refused_at_run_time(
-    outside, rule_for, run_rule, settings
-):
+def test_a_name_that_now_resolves_to_loopback_is_refused_at_run_time(outside, rule_for, run_rule, settings):
     rule = rule_for(f"http://localhost:{outside.port}/page/x")  # allowed when made (tests open loopback)
     settings.ALLOW_PRIVATE_FETCH = False
     run = run_rule(rule["id"])

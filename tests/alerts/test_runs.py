@@ -114,7 +114,9 @@ def test_a_selector_that_matches_nothing_is_an_error_not_a_blank_change(outside,
     assert not Alert.objects.filter(kind=Alert.Kind.CHANGE).exists()
 
 
-def test_transient_failures_are_retried_after_the_configured_delays(api, outside, rule_for, processes, fast_alert_policies):
+def test_transient_failures_are_retried_after_the_configured_delays(
+    api, outside, rule_for, processes, fast_alert_policies
+):
     url = outside.set_page("flaky", page_with_price("$ 7"), fail_times=2, fail_status=503)
     rule = rule_for(url)
     processes.worker("rules-run", env={"CONVEYOR_QUEUE_RULES_RUN_JSON": json.dumps(fast_alert_policies["rules-run"])})
@@ -139,12 +141,17 @@ def test_retries_exhausted_fail_the_run_and_count_one_error(api, outside, rule_f
     assert Rule.objects.get(pk=rule["id"]).consecutive_errors == 1
 
 
-def test_failed_deliveries_are_retried_and_recorded(api, outside, rule_for, channel_for, processes, fast_alert_policies):
+def test_failed_deliveries_are_retried_and_recorded(
+    api, outside, rule_for, channel_for, processes, fast_alert_policies
+):
     channel = channel_for("sometimes")
     outside.fail_hook("sometimes", 2)
-    processes.worker("alerts-dispatch", env={
-        "CONVEYOR_QUEUE_ALERTS_DISPATCH_JSON": json.dumps(fast_alert_policies["alerts-dispatch"]),
-    })
+    processes.worker(
+        "alerts-dispatch",
+        env={
+            "CONVEYOR_QUEUE_ALERTS_DISPATCH_JSON": json.dumps(fast_alert_policies["alerts-dispatch"]),
+        },
+    )
     response = api.post(f"/api/v1/channels/{channel['id']}/test")
     assert response.status_code == 202, response.text
     delivery_id = response.json()["delivery"]["id"]

@@ -1,6 +1,6 @@
 """Scheduled checks: rq-scheduler fires each enabled rule; two schedulers never double a run."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rq.job import Job
 
@@ -20,13 +20,13 @@ def next_due(rule_id):
 def test_two_schedulers_at_once_run_a_due_rule_once(outside, rule_for, processes):
     rule = rule_for(outside.set_page("sched", page_with_price("$ 1")), interval=3600)
     job = Job.fetch(services.check_job_id(rule["id"]), connection=get_redis())
-    scheduling.get_scheduler().change_execution_time(job, datetime.now(timezone.utc))
+    scheduling.get_scheduler().change_execution_time(job, datetime.now(UTC))
     processes.scheduler()
     processes.scheduler()
     processes.worker("rules-run", env={"ALLOW_PRIVATE_FETCH": "1"})
 
     wait_for(lambda: RuleRun.objects.filter(status="succeeded").exists(), timeout=20, message="the scheduled run")
-    wait_for(lambda: next_due(rule["id"]) > datetime.now(timezone.utc).timestamp() + 3000, message="the next check")
+    wait_for(lambda: next_due(rule["id"]) > datetime.now(UTC).timestamp() + 3000, message="the next check")
     runs = RuleRun.objects.filter(rule_id=rule["id"])
     assert runs.count() == 1 and runs.get().trigger == "schedule"
     assert len(outside.requests("/page/sched")) == 1

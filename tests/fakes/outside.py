@@ -37,7 +37,10 @@ world = World()
 class Handler(FakeHandler):
     def record(self, body=b""):
         entry = {
-            "method": self.command, "path": self.path, "at": time.time(), "headers": dict(self.headers),
+            "method": self.command,
+            "path": self.path,
+            "at": time.time(),
+            "headers": dict(self.headers),
             "body": body.decode(errors="replace"),
         }
         with world.lock:
@@ -99,7 +102,6 @@ class Handler(FakeHandler):
         else:
             return self.send_raw(404, b"unknown control", "text/plain")
         self.send_raw(204, b"", "text/plain")
-
 
 
 def main():

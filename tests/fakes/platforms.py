@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 from tests.fakes.http import FakeHandler
 
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Store:
@@ -120,8 +120,15 @@ def mastodon_status(base, post):
         "reblogs_count": post["counts"].get("reblogs", 0),
         "favourites_count": post["counts"].get("favourites", 0),
         "reblog": None,
-        "account": {"id": "1", "acct": post["author"], "display_name": post["author"].title(), "url": f"{base}/@{post['author']}"},
-        "media_attachments": [{"id": str(index), "type": "image", "url": url} for index, url in enumerate(post["media"])],
+        "account": {
+            "id": "1",
+            "acct": post["author"],
+            "display_name": post["author"].title(),
+            "url": f"{base}/@{post['author']}",
+        },
+        "media_attachments": [
+            {"id": str(index), "type": "image", "url": url} for index, url in enumerate(post["media"])
+        ],
     }
 
 
@@ -146,10 +153,19 @@ def lemmy_posts(base, community, query):
 def lemmy_view(base, community, post):
     return {
         "post": {
-            "id": post["number"], "name": post["title"], "body": post["content"], "url": None,
-            "ap_id": f"{base}/post/{post['number']}", "published": post["published"], "thumbnail_url": None,
+            "id": post["number"],
+            "name": post["title"],
+            "body": post["content"],
+            "url": None,
+            "ap_id": f"{base}/post/{post['number']}",
+            "published": post["published"],
+            "thumbnail_url": None,
         },
-        "creator": {"name": post["author"], "display_name": post["author"].title(), "actor_id": f"{base}/u/{post['author']}"},
+        "creator": {
+            "name": post["author"],
+            "display_name": post["author"].title(),
+            "actor_id": f"{base}/u/{post['author']}",
+        },
         "community": {"name": community, "actor_id": f"{base}/c/{community}"},
         "counts": {"score": 1, "comments": 0, "upvotes": 1, "downvotes": 0, **post["counts"]},
     }
@@ -164,9 +180,17 @@ def peertube_videos(base, feed, query):
 def peertube_video(base, post):
     uuid = f"00000000-0000-4000-8000-{post['number']:012d}"
     return {
-        "id": post["number"], "uuid": uuid, "shortUUID": str(post["number"]), "name": post["title"],
-        "description": post["content"], "url": f"{base}/w/{post['number']}", "publishedAt": post["published"],
-        "thumbnailPath": f"/lazy-static/thumbnails/{uuid}.jpg", "views": 10, "likes": 1, "dislikes": 0,
+        "id": post["number"],
+        "uuid": uuid,
+        "shortUUID": str(post["number"]),
+        "name": post["title"],
+        "description": post["content"],
+        "url": f"{base}/w/{post['number']}",
+        "publishedAt": post["published"],
+        "thumbnailPath": f"/lazy-static/thumbnails/{uuid}.jpg",
+        "views": 10,
+        "likes": 1,
+        "dislikes": 0,
         "account": {"name": post["author"], "displayName": post["author"].title(), "url": f"{base}/a/{post['author']}"},
         "channel": {"name": "main", "displayName": "Main"},
     }
@@ -188,15 +212,17 @@ def rss(base, name, posts):
 
 def atom(base, name, posts):
     entries = "".join(
-        f"<entry><id>{base}/entries/{post['id']}</id><link href=\"{base}/entries/{post['id']}\"/>"
-        f"<title>{escape(post['title'])}</title><content type=\"html\">{escape(post['content'])}</content>"
+        f'<entry><id>{base}/entries/{post["id"]}</id><link href="{base}/entries/{post["id"]}"/>'
+        f'<title>{escape(post["title"])}</title><content type="html">{escape(post["content"])}</content>'
         f"<author><name>{escape(post['author'])}</name></author><updated>{post['published']}</updated>"
         f"<published>{post['published']}</published></entry>"
         for post in posts
     )
     updated = posts[0]["published"] if posts else EPOCH.isoformat()
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>{name}</title>'
-            f"<id>{base}/feeds/{name}</id><updated>{updated}</updated>{entries}</feed>")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>{name}</title>'
+        f"<id>{base}/feeds/{name}</id><updated>{updated}</updated>{entries}</feed>"
+    )
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -212,7 +238,9 @@ class Handler(FakeHandler):
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         if url.path == "/_fake/requests":
             return self.send_json(200, STORE.requests)
-        STORE.requests.append({"method": "GET", "path": url.path, "query": query, "headers": dict(self.headers), "time": time.time()})
+        STORE.requests.append(
+            {"method": "GET", "path": url.path, "query": query, "headers": dict(self.headers), "time": time.time()}
+        )
         if self.misbehaved(url.path):
             return
         self.route(url.path, query)
@@ -236,7 +264,9 @@ class Handler(FakeHandler):
     def do_PUT(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         path = urlsplit(self.path).path
-        STORE.requests.append({"method": "PUT", "path": path, "query": body, "headers": dict(self.headers), "time": time.time()})
+        STORE.requests.append(
+            {"method": "PUT", "path": path, "query": body, "headers": dict(self.headers), "time": time.time()}
+        )
         if self.misbehaved(path):
             return
         if path.startswith("/api/v1/videos/") and path.endswith("/rate"):
@@ -246,21 +276,33 @@ class Handler(FakeHandler):
     def mastodon_action(self, body):
         """Favourite, reblog (idempotent) or post a reply (deduplicated by Idempotency-Key)."""
         path = urlsplit(self.path).path
-        STORE.requests.append({"method": "POST", "path": path, "query": body, "headers": dict(self.headers), "time": time.time()})
+        STORE.requests.append(
+            {"method": "POST", "path": path, "query": body, "headers": dict(self.headers), "time": time.time()}
+        )
         if self.misbehaved(path):
             return
         if not self.headers.get("Authorization", "").startswith("Bearer "):
             return self.send_json(401, {"error": "The access token is invalid"})
         parts = path.strip("/").split("/")
         if path == "/api/v3/post/like":
-            return self.send_json(200, {"post_view": {"post": {"id": body.get("post_id")}, "my_vote": body.get("score")}})
+            return self.send_json(
+                200, {"post_view": {"post": {"id": body.get("post_id")}, "my_vote": body.get("score")}}
+            )
         if path == "/api/v3/comment":
-            return self.send_json(200, {"comment_view": {"comment": {"id": STORE.reply_id(None), "content": body.get("content")}}})
+            return self.send_json(
+                200, {"comment_view": {"comment": {"id": STORE.reply_id(None), "content": body.get("content")}}}
+            )
         if len(parts) == 5 and parts[:3] == ["api", "v1", "videos"] and parts[4] == "comment-threads":
             return self.send_json(200, {"comment": {"id": int(STORE.reply_id(None)), "text": body.get("text")}})
         if path == "/api/v1/statuses":
-            return self.send_json(200, {"id": STORE.reply_id(self.headers.get("Idempotency-Key")), "content": body.get("status"),
-                                        "in_reply_to_id": body.get("in_reply_to_id")})
+            return self.send_json(
+                200,
+                {
+                    "id": STORE.reply_id(self.headers.get("Idempotency-Key")),
+                    "content": body.get("status"),
+                    "in_reply_to_id": body.get("in_reply_to_id"),
+                },
+            )
         if len(parts) == 5 and parts[:3] == ["api", "v1", "statuses"] and parts[4] in ("favourite", "reblog"):
             return self.send_json(200, {"id": parts[3], parts[4] + "d": True})
         self.send_json(404, {"error": "Record not found"})
@@ -273,7 +315,12 @@ class Handler(FakeHandler):
         headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else {}
         if rule.get("status") is None and rule.get("body") is None:
             return False
-        self.send_raw(rule.get("status") or 200, (rule.get("body") or '{"error": "Too many requests"}').encode(), "application/json", headers)
+        self.send_raw(
+            rule.get("status") or 200,
+            (rule.get("body") or '{"error": "Too many requests"}').encode(),
+            "application/json",
+            headers,
+        )
         return True
 
     def route(self, path, query):
@@ -293,7 +340,7 @@ class Handler(FakeHandler):
     def mastodon(self, path, feed, query):
         page = mastodon_page(STORE.newest_first("mastodon", feed), query)
         STORE.rate_limit_remaining = max(0, STORE.rate_limit_remaining - 1)
-        reset = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+        reset = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
         headers = {
             "X-RateLimit-Limit": "300",
             "X-RateLimit-Remaining": str(STORE.rate_limit_remaining),
@@ -305,12 +352,16 @@ class Handler(FakeHandler):
         self.send_json(200, [mastodon_status(self.base, post) for post in page], headers)
 
     def feed(self, path):
-        name, _, kind = path[len("/feeds/"):].rpartition(".")
+        name, _, kind = path[len("/feeds/") :].rpartition(".")
         posts = STORE.newest_first(kind, name)
         document = (rss if kind == "rss" else atom)(self.base, name, posts).encode()
         etag = '"' + hashlib.sha256(document).hexdigest()[:16] + '"'
-        modified = format_datetime(datetime.fromisoformat(posts[0]["published"].replace("Z", "+00:00")) if posts else EPOCH, usegmt=True)
-        if self.headers.get("If-None-Match") == etag or (not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified):
+        modified = format_datetime(
+            datetime.fromisoformat(posts[0]["published"].replace("Z", "+00:00")) if posts else EPOCH, usegmt=True
+        )
+        if self.headers.get("If-None-Match") == etag or (
+            not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == modified
+        ):
             return self.send_raw(304, b"", None, {"ETag": etag, "Last-Modified": modified})
         content_type = "application/rss+xml" if kind == "rss" else "application/atom+xml"
         self.send_raw(200, document, content_type, {"ETag": etag, "Last-Modified": modified})

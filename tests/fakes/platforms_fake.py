@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from jobs.devredis import free_port
+from core.devredis import free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -23,7 +23,10 @@ class FakePlatforms:
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.platforms", "--port", str(self.port)],
-            cwd=BASE_DIR, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            cwd=BASE_DIR,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
         )
         assert self.process.stdout.readline().startswith("listening"), "the fake platforms server did not start"
         self.client = httpx.Client(base_url=self.url, timeout=5)
@@ -50,8 +53,17 @@ class FakePlatforms:
 
     def misbehave(self, path_prefix, *, status=None, retry_after=None, times=1, body=None, delay=None):
         """The next `times` requests under path_prefix get this status and/or raw body."""
-        self.control("misbehave", {"path_prefix": path_prefix, "status": status, "retry_after": retry_after,
-                                   "times": times, "body": body, "delay": delay})
+        self.control(
+            "misbehave",
+            {
+                "path_prefix": path_prefix,
+                "status": status,
+                "retry_after": retry_after,
+                "times": times,
+                "body": body,
+                "delay": delay,
+            },
+        )
 
     def set_rate_limit_remaining(self, remaining):
         self.control("rate-limit", {"remaining": remaining})

@@ -20,7 +20,9 @@ class Recorder:
         message = message_from_bytes(envelope.content, policy=policy.default)
         body = message.get_body(preferencelist=("plain", "html"))
         entry = {
-            "from": envelope.mail_from, "to": envelope.rcpt_tos, "subject": str(message["subject"]),
+            "from": envelope.mail_from,
+            "to": envelope.rcpt_tos,
+            "subject": str(message["subject"]),
             "body": body.get_content() if body else "",
         }
         with open(self.path, "a") as out:

@@ -43,7 +43,9 @@ class Command(BaseCommand):
         bar = tqdm(feeds_of(path), desc="feeds", unit="feed", file=self.stderr._out)
         for title, url in bar:
             counts[self.import_one(owner, target, title, url, known)] += 1
-        self.stdout.write(f"{counts['created']} created, {counts['skipped']} already there, {counts['invalid']} invalid")
+        self.stdout.write(
+            f"{counts['created']} created, {counts['skipped']} already there, {counts['invalid']} invalid"
+        )
 
     def import_one(self, owner, workspace, title, url, known):
         if url in known:

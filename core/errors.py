@@ -8,9 +8,11 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from .connection import QueueUnavailable
-
 log = logging.getLogger(__name__)
+
+
+class QueueUnavailable(Exception):
+    """Redis cannot be reached: nothing was enqueued and nothing was written."""
 
 
 class ServiceError(Exception):

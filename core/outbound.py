@@ -16,7 +16,7 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -113,7 +113,7 @@ def retry_after_seconds(value, default=60.0):
     except ValueError:
         pass
     try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return default
 
@@ -164,6 +164,8 @@ def read_capped(client, method, target, headers, content, max_bytes):
         streamed.close()
     # The response names the URL asked for, not the pinned address (errors, relative links).
     return httpx.Response(
-        streamed.status_code, headers=streamed.headers, content=bytes(body),
+        streamed.status_code,
+        headers=streamed.headers,
+        content=bytes(body),
         request=httpx.Request(method, target.url, headers=sent.headers),
     )

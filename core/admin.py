@@ -1,0 +1,40 @@
+"""Admin pieces every app uses: read-only record pages and per-row enqueue actions."""
+
+from django.contrib import admin, messages
+from django.db import models
+
+from .errors import QueueUnavailable, ServiceError
+
+# Django 6 will assume https:// for a URL typed without a scheme; so do we, already.
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Rows the system writes (fetches, runs, posts, deliveries…): shown, never edited."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # A view page, without Save buttons; the admin's actions (retry, resend) still apply.
+        return False
+
+
+def enqueue_each(model_admin, request, queryset, enqueue_one, done):
+    """An admin action's loop: `enqueue_one(row)` for each selected row. A refused row is
+    reported and skipped; Redis being down stops the loop and says so once."""
+    queued = 0
+    for row in queryset:
+        try:
+            enqueue_one(row)
+            queued += 1
+        except ServiceError as exc:
+            model_admin.message_user(request, f"{row}: {exc.message}", messages.WARNING)
+        except QueueUnavailable:
+            model_admin.message_user(request, "The job queue is unavailable; nothing more was queued.", messages.ERROR)
+            break
+    if queued:
+        model_admin.message_user(request, done.format(count=queued), messages.SUCCESS)
