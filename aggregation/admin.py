@@ -1,14 +1,14 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from core.admin import URL_FIELDS, RecordAdmin, enqueue_each
+from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(ServiceAdmin):
     formfield_overrides = URL_FIELDS
     list_display = [
         "name",
@@ -25,9 +25,11 @@ class SourceAdmin(admin.ModelAdmin):
     readonly_fields = ["cursor", "consecutive_failures", "last_error", "last_fetched_at", "created_at", "updated_at"]
     actions = ["fetch_now", "enable", "disable"]
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        services.source_schedule_sync(obj)
+    def create(self, request, fields):
+        return services.source_create(**fields)
+
+    def update(self, request, source, changes):
+        return services.source_update(source=source, **changes)
 
     def delete_model(self, request, obj):
         services.source_delete(source=obj)

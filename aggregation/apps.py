@@ -8,12 +8,13 @@ class AggregationConfig(AppConfig):
     def ready(self):
         from django.db.models import Q
 
-        from jobs import reconciler, scheduling
+        from jobs import lifecycle, reconciler, scheduling
 
         from . import services
-        from .models import Fetch, UserAction
+        from .models import Fetch
 
-        reconciler.track(Fetch, active_statuses=Fetch.ACTIVE_STATUSES, resume=services.fetch_resume)
+        lifecycle.register(services.FETCH)
+        lifecycle.register(services.ACTION)
         reconciler.track(
             Fetch,
             name="aggregation.Fetch:notify",
@@ -21,5 +22,4 @@ class AggregationConfig(AppConfig):
             job_field="notify_job_id",
             resume=services.notify_resume,
         )
-        reconciler.track(UserAction, active_statuses=UserAction.ACTIVE_STATUSES, resume=services.action_resume)
         scheduling.register(services.POLL_PREFIX, services.source_schedules)

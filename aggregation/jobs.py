@@ -1,6 +1,6 @@
 import logging
 
-from jobs.runtime import current_attempt
+from jobs import lifecycle
 
 from . import services
 
@@ -11,12 +11,10 @@ def fetch_run(fetch_id):
     """Fetch one source once (only what is new since its cursor) and store each post once.
 
     Network errors, 5xx and malformed answers raise, so the queue retries them; a 429
-    re-enqueues the fetch after Retry-After without using an attempt.
+    re-enqueues the fetch after Retry-After without using an attempt; a refused URL or a
+    bad answer fails the fetch, and this job, at once.
     """
-    attempt = current_attempt()
-    outcome = services.fetch_run(fetch_id=fetch_id, job_id=attempt.job_id, last_attempt=attempt.last)
-    log.info("job %s: fetch %s: %s", attempt.job_id, fetch_id, outcome)
-    return outcome
+    return lifecycle.run(services.FETCH, fetch_id, services.fetch_run)
 
 
 def source_poll(source_id):
@@ -33,7 +31,4 @@ def notify_new_posts(fetch_id):
 
 def action_run(action_id):
     """Like, boost or reply on the remote instance in the user's name; safe to run twice."""
-    attempt = current_attempt()
-    outcome = services.action_run(action_id=action_id, job_id=attempt.job_id, last_attempt=attempt.last)
-    log.info("job %s: action %s: %s", attempt.job_id, action_id, outcome)
-    return outcome
+    return lifecycle.run(services.ACTION, action_id, services.action_run)

@@ -187,6 +187,9 @@ class RemoteAccount(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="remote_accounts")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remote_accounts")
     host = models.CharField(max_length=255, help_text="The instance, e.g. mastodon.social.")
+    instance_url = models.URLField(
+        max_length=300, blank=True, help_text="Where actions in the user's name go: the instance the token is for."
+    )
     credentials = EncryptedJSONField(editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -217,6 +220,9 @@ class UserAction(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     remote_id = models.CharField(max_length=100, blank=True, help_text="The remote status it made, for replies.")
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the request left for the instance (a reply is never sent twice)."
+    )
     last_error = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

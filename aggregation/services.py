@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.outbound import FetchRefused, new_client
-from jobs import ratelimit, reconciler, scheduling
+from jobs import lifecycle, ratelimit, scheduling
 from jobs.connection import ensure_available
-from jobs.queueing import enqueue, enqueue_many
+from jobs.queueing import enqueue
 from workspaces.services import workspace_for_write, workspaces_of
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -37,8 +37,10 @@ def sources_of(user):
 # --- asking for fetches -------------------------------------------------------------------
 
 
-def fetch_job_options(source, delay):
-    return {"queue": QUEUE, "rate_key": source.host, "delay": delay, "description": f"fetch {source.name}"}
+def fetch_job_options(fetch):
+    """A fetch waits for its run_after and counts against its host's limit."""
+    delay = max(0.0, (fetch.run_after - timezone.now()).total_seconds())
+    return {"rate_key": fetch.source.host, "delay": delay, "description": f"fetch {fetch.source.name}"}
 
 
 def new_fetch(source, *, user=None, trigger=Fetch.Trigger.MANUAL, delay=0):
@@ -56,12 +58,7 @@ def source_fetch(*, user, source, delay_seconds=0, trigger=Fetch.Trigger.MANUAL)
     if not source.enabled:
         raise ServiceError("This source is disabled; enable it first.", code="source_disabled", status_code=409)
     ensure_available()
-    with transaction.atomic():
-        fetch = new_fetch(source, user=user, trigger=trigger, delay=delay_seconds)
-        fetch.save()
-        fetch.job_id = enqueue("aggregation.jobs.fetch_run", fetch.pk, **fetch_job_options(source, delay_seconds))
-        fetch.save(update_fields=["job_id"])
-    return fetch
+    return lifecycle.start(FETCH, new_fetch(source, user=user, trigger=trigger, delay=delay_seconds))
 
 
 def sources_fetch_bulk(*, user, source_ids):
@@ -76,37 +73,17 @@ def sources_fetch_bulk(*, user, source_ids):
     ensure_available()
     with transaction.atomic():
         fetches = Fetch.objects.bulk_create([new_fetch(source, user=user) for source in sources])
-        calls = [((fetch.pk,), {"rate_key": source.host}) for fetch, source in zip(fetches, sources)]
-        job_ids = enqueue_many("aggregation.jobs.fetch_run", calls, queue=QUEUE)
-        for fetch, job_id in zip(fetches, job_ids):
-            fetch.job_id = job_id
-        Fetch.objects.bulk_update(fetches, ["job_id"])
-    return fetches
+        return lifecycle.start_many(FETCH, fetches)
 
 
 # --- running a fetch ----------------------------------------------------------------------
 
 
-def claim(fetch_id, job_id, current_status, **changes):
-    rows = Fetch.objects.filter(pk=fetch_id, job_id=job_id, status=current_status)
-    return rows.update(updated_at=timezone.now(), **changes) == 1
-
-
-def fetch_run(*, fetch_id, job_id, last_attempt):
-    """Run a queued fetch held by `job_id`: read what is new, store it once. Safe to run twice."""
-    if not claim(
-        fetch_id,
-        job_id,
-        Fetch.Status.QUEUED,
-        status=Fetch.Status.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=timezone.now(),
-    ):
-        return "nothing to do"
-    fetch = Fetch.objects.select_related("source").get(pk=fetch_id)
+def fetch_run(fetch):
+    """Run a fetch its job holds: read what is new since the cursor, store each post once."""
     source = fetch.source
     if not source.enabled:
-        return finish_failed(fetch, "The source is disabled.", count_failure=False)
+        raise lifecycle.PermanentFailure("The source is disabled.", counted=False)
     try:
         with new_client() as client:
             result = module_for(source.platform).fetch(
@@ -119,21 +96,13 @@ def fetch_run(*, fetch_id, job_id, last_attempt):
     except RateLimited as exc:
         return wait_for_remote(fetch, exc.seconds)
     except (FetchRefused, Refused, ValueError) as exc:
-        return finish_failed(fetch, str(exc))
-    except Exception as exc:
-        # Network trouble, 5xx and malformed answers are retried; so is anything
-        # unexpected, and its last failure fails the fetch, so a bad row cannot loop.
-        record_transient_failure(fetch, describe(exc), final=last_attempt)
-        raise
+        raise lifecycle.PermanentFailure(str(exc)) from None
+    # Anything else (network trouble, 5xx, a malformed answer) is retried by the lifecycle.
     new_posts = store_posts(source, result.posts)
     finish_succeeded(fetch, source, result, new_posts)
     if result.host_wait:
         ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), result.host_wait)
     return f"{new_posts} new posts"
-
-
-def describe(exc):
-    return f"{type(exc).__name__}: {exc}"
 
 
 def store_posts(source, posts):
@@ -157,15 +126,7 @@ def store_posts(source, posts):
 def finish_succeeded(fetch, source, result, new_posts):
     now = timezone.now()
     notify_job_id = enqueue_notify(fetch) if new_posts else ""
-    Fetch.objects.filter(pk=fetch.pk).update(
-        status=Fetch.Status.SUCCEEDED,
-        pages=result.pages,
-        new_posts=new_posts,
-        last_error="",
-        finished_at=now,
-        updated_at=now,
-        notify_job_id=notify_job_id,
-    )
+    lifecycle.succeed(FETCH, fetch, fetch.job_id, pages=result.pages, new_posts=new_posts, notify_job_id=notify_job_id)
     Source.objects.filter(pk=source.pk).update(
         cursor=result.cursor, last_fetched_at=now, consecutive_failures=0, last_error="", updated_at=now
     )
@@ -176,59 +137,33 @@ def wait_for_remote(fetch, seconds):
     """The remote said 429: the fetch waits (no attempt used) and so does its whole host."""
     source = fetch.source
     ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), seconds)
-    with transaction.atomic():
-        job_id = enqueue("aggregation.jobs.fetch_run", fetch.pk, **fetch_job_options(source, seconds))
-        Fetch.objects.filter(pk=fetch.pk, status=Fetch.Status.RUNNING).update(
-            status=Fetch.Status.QUEUED,
-            job_id=job_id,
-            attempts=F("attempts") - 1,
-            run_after=timezone.now() + timedelta(seconds=seconds),
-            updated_at=timezone.now(),
-        )
+    lifecycle.wait(FETCH, fetch, fetch.job_id, seconds, run_after=timezone.now() + timedelta(seconds=seconds))
     log.info("fetch %s: %s asked to wait %.0fs", fetch.pk, source.host, seconds)
     return f"waiting {seconds:.0f}s for {source.host}"
 
 
-def record_transient_failure(fetch, message, *, final):
-    if final:
-        finish_failed(fetch, message)
-        return
-    Fetch.objects.filter(pk=fetch.pk, status=Fetch.Status.RUNNING).update(
-        status=Fetch.Status.QUEUED, last_error=message, updated_at=timezone.now()
-    )
-    log.warning("fetch %s: transient failure, will retry: %s", fetch.pk, message)
-
-
-@transaction.atomic
-def finish_failed(fetch, message, *, count_failure=True):
-    now = timezone.now()
-    Fetch.objects.filter(pk=fetch.pk).update(
-        status=Fetch.Status.FAILED, last_error=message, finished_at=now, updated_at=now
-    )
-    if count_failure:
-        source_record_failure(fetch.source, message)
-    log.warning("fetch %s of source %s failed: %s", fetch.pk, fetch.source_id, message)
-    return "failed"
-
-
-def source_record_failure(source, message):
+def source_record_failure(fetch, message):
     """Count a failed fetch; the Nth in a row disables the source, its error kept."""
-    Source.objects.filter(pk=source.pk).update(
+    source_id = fetch.source_id
+    Source.objects.filter(pk=source_id).update(
         consecutive_failures=F("consecutive_failures") + 1, last_error=message, updated_at=timezone.now()
     )
     disabled = Source.objects.filter(
-        pk=source.pk, enabled=True, consecutive_failures__gte=settings.SOURCE_MAX_FAILURES
+        pk=source_id, enabled=True, consecutive_failures__gte=settings.SOURCE_MAX_FAILURES
     ).update(enabled=False)
     if disabled:
-        log.warning("source %s disabled after %s failed fetches in a row", source.pk, settings.SOURCE_MAX_FAILURES)
+        log.warning("source %s disabled after %s failed fetches in a row", source_id, settings.SOURCE_MAX_FAILURES)
 
 
-def fetch_resume(fetch):
-    """Reconciler: this fetch has no live job; give it a new one."""
-    delay = max(0.0, (fetch.run_after - timezone.now()).total_seconds())
-    reconciler.requeue(
-        fetch, lambda: enqueue("aggregation.jobs.fetch_run", fetch.pk, **fetch_job_options(fetch.source, delay))
-    )
+FETCH = lifecycle.Kind(
+    model=Fetch,
+    queue=QUEUE,
+    func="aggregation.jobs.fetch_run",
+    started_field="started_at",
+    related=("source",),
+    job_options=fetch_job_options,
+    on_failed=source_record_failure,
+)
 
 
 # --- editing sources and their schedules --------------------------------------------------
@@ -236,8 +171,9 @@ def fetch_resume(fetch):
 POLL_PREFIX = "source-poll-"
 
 
-def source_create(*, user, workspace_id=None, **fields):
-    workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+def source_create(*, user=None, workspace_id=None, workspace=None, **fields):
+    """A new source, polled once committed; its workspace chosen as rule_create's is."""
+    workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
     fields.setdefault("poll_interval", settings.SOURCE_DEFAULT_POLL_INTERVAL)
     return scheduling.save_and_resync(Source(workspace=workspace, **fields), source_periodic)
 
@@ -277,10 +213,6 @@ def source_schedules():
         source_periodic(source)
         for source in Source.objects.filter(enabled=True).only("id", "poll_interval", "poll_cron")
     ]
-
-
-def source_schedule_sync(source):
-    scheduling.sync_quietly(source_periodic(source), source.enabled)
 
 
 def source_poll(*, source_id):
@@ -387,11 +319,19 @@ ACTION_QUEUE = "user-actions"
 
 
 def remote_account_connect(*, user, instance_url, access_token, workspace_id=None):
-    """Store (or replace) the user's token for an instance, encrypted."""
+    """Store (or replace) the user's token for an instance, encrypted. Actions in the user's
+    name go to this instance only: never to a URL that another member can edit."""
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
-    host = urlsplit(instance_url).netloc.lower()
+    parts = urlsplit(instance_url)
+    host = parts.netloc.lower()
     account, _ = RemoteAccount.objects.update_or_create(
-        user=user, host=host, defaults={"workspace": workspace, "credentials": {"access_token": access_token}}
+        user=user,
+        host=host,
+        defaults={
+            "workspace": workspace,
+            "instance_url": f"{parts.scheme}://{host}",
+            "credentials": {"access_token": access_token},
+        },
     )
     return account
 
@@ -424,42 +364,31 @@ def post_act(*, user, post, action, text=""):
         if existing:
             return existing
     ensure_available()
-    with transaction.atomic():
-        user_action = UserAction.objects.create(
-            workspace_id=post.workspace_id, user=user, post=post, action=action, text=text
-        )
-        user_action.job_id = enqueue_action(user_action)
-        user_action.save(update_fields=["job_id"])
-    return user_action
+    user_action = UserAction(workspace_id=post.workspace_id, user=user, post=post, action=action, text=text)
+    return lifecycle.start(ACTION, user_action)
 
 
-def enqueue_action(user_action, delay=None):
+def action_job_options(user_action):
     host = user_action.post.source.host
-    return enqueue(
-        "aggregation.jobs.action_run",
-        user_action.pk,
-        queue=ACTION_QUEUE,
-        rate_key=host,
-        delay=delay,
-        description=f"{user_action.action} post {user_action.post_id}",
-    )
+    return {"rate_key": host, "description": f"{user_action.action} post {user_action.post_id}"}
 
 
-def action_run(*, action_id, job_id, last_attempt):
-    """Do the action on the remote instance, if `job_id` holds it. Safe to run twice."""
-    claimed = UserAction.objects.filter(pk=action_id, job_id=job_id, status=UserAction.Status.QUEUED).update(
-        status=UserAction.Status.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now()
-    )
-    if not claimed:
-        return "nothing to do"
-    user_action = UserAction.objects.select_related("post__source").get(pk=action_id)
+def action_run(user_action):
+    """Do the action on the remote instance in the user's name, through their account's
+    instance. The request is recorded on the row before it leaves (`sent_at`), so that a
+    reply that may already have been posted (a crash mid-request) is never posted twice."""
     post = user_action.post
-    account = RemoteAccount.objects.get(user_id=user_action.user_id, host=post.source.host)
+    if user_action.sent_at and not retry_is_harmless(user_action):
+        raise lifecycle.PermanentFailure(f"{UNSURE_REPLY}: an earlier try was cut short")
+    account = RemoteAccount.objects.filter(user_id=user_action.user_id, host=post.source.host).first()
+    if account is None:
+        raise lifecycle.PermanentFailure(f"No account on {post.source.host} any more.")
+    lifecycle.update(ACTION, user_action, user_action.job_id, sent_at=timezone.now())
     try:
         with new_client() as client:
             remote_id = module_for(post.source.platform).act(
                 client,
-                post.source.url,
+                account.instance_url,
                 account.credentials["access_token"],
                 action=user_action.action,
                 status_id=post.remote_id,
@@ -469,45 +398,38 @@ def action_run(*, action_id, job_id, last_attempt):
     except RateLimited as exc:
         return action_wait(user_action, exc.seconds)
     except (FetchRefused, Refused) as exc:
-        return action_finish(user_action, UserAction.Status.FAILED, last_error=str(exc))
+        raise lifecycle.PermanentFailure(str(exc)) from None
     except Exception as exc:
-        if not safe_to_retry(user_action, exc):
-            error = f"{describe(exc)} (not retried: the reply may have been posted)"
-            return action_finish(user_action, UserAction.Status.FAILED, last_error=error)
-        status = UserAction.Status.FAILED if last_attempt else UserAction.Status.QUEUED
-        action_finish(user_action, status, last_error=describe(exc))
+        if isinstance(exc, httpx.ConnectError):
+            lifecycle.update(ACTION, user_action, user_action.job_id, sent_at=None)  # it never left
+        elif not retry_is_harmless(user_action):
+            raise lifecycle.PermanentFailure(f"{lifecycle.describe(exc)} ({UNSURE_REPLY})") from None
         raise
-    return action_finish(user_action, UserAction.Status.SUCCEEDED, remote_id=remote_id, last_error="")
+    lifecycle.succeed(ACTION, user_action, user_action.job_id, remote_id=remote_id)
+    log.info("action %s (%s post %s) done", user_action.pk, user_action.action, user_action.post_id)
+    return "succeeded"
 
 
-def safe_to_retry(user_action, exc):
-    """Likes are idempotent everywhere, Mastodon replies carry an Idempotency-Key; a
-    Lemmy or PeerTube reply is retried only if the request never reached the instance,
-    so that it cannot be posted twice."""
-    if user_action.action != UserAction.Action.REPLY or user_action.post.source.platform == Source.Platform.MASTODON:
-        return True
-    return isinstance(exc, httpx.ConnectError)
+UNSURE_REPLY = "not retried: the reply may have been posted"
 
 
-def action_finish(user_action, status, **changes):
-    done = status in (UserAction.Status.SUCCEEDED, UserAction.Status.FAILED)
-    UserAction.objects.filter(pk=user_action.pk).update(
-        status=status, updated_at=timezone.now(), finished_at=timezone.now() if done else None, **changes
-    )
-    log.info("action %s (%s post %s): %s", user_action.pk, user_action.action, user_action.post_id, status)
-    return status
+def retry_is_harmless(user_action):
+    """Likes and boosts are idempotent everywhere and Mastodon replies carry an
+    Idempotency-Key; a Lemmy or PeerTube reply sent twice would be posted twice."""
+    return user_action.action != UserAction.Action.REPLY or user_action.post.source.platform == Source.Platform.MASTODON
 
 
 def action_wait(user_action, seconds):
+    """The instance said 429: the action waits, and so does every action on that host."""
     ratelimit.block(ratelimit.limiter_key(ACTION_QUEUE, user_action.post.source.host), seconds)
-    with transaction.atomic():
-        job_id = enqueue_action(user_action, delay=seconds)
-        UserAction.objects.filter(pk=user_action.pk).update(
-            status=UserAction.Status.QUEUED, job_id=job_id, attempts=F("attempts") - 1, updated_at=timezone.now()
-        )
-    return f"waiting {seconds:.0f}s"
+    # The request was refused, not sent: a later try may send it.
+    return lifecycle.wait(ACTION, user_action, user_action.job_id, seconds, sent_at=None)
 
 
-def action_resume(user_action):
-    """Reconciler: this action has no live job; give it a new one."""
-    reconciler.requeue(user_action, lambda: enqueue_action(user_action))
+ACTION = lifecycle.Kind(
+    model=UserAction,
+    queue=ACTION_QUEUE,
+    func="aggregation.jobs.action_run",
+    related=("post__source",),
+    job_options=action_job_options,
+)

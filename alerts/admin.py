@@ -4,9 +4,9 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
-from core.admin import URL_FIELDS, RecordAdmin, enqueue_each
+from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, enqueue_each
 
-from . import channels, services
+from . import services
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
 from .serializers import ChannelSerializer
 
@@ -27,7 +27,7 @@ def run_title(run):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(ServiceAdmin):
     formfield_overrides = URL_FIELDS
     list_display = [
         "name",
@@ -53,9 +53,11 @@ class RuleAdmin(admin.ModelAdmin):
     ]
     actions = ["run_now"]
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        services.rule_schedule_sync(obj)
+    def create(self, request, fields):
+        return services.rule_create(**fields)
+
+    def update(self, request, rule, changes):
+        return services.rule_update(rule=rule, **changes)
 
     def delete_model(self, request, obj):
         services.rule_delete(rule=obj)
@@ -225,15 +227,18 @@ class ChannelAdmin(admin.ModelAdmin):
     actions = ["send_test"]
 
     def save_model(self, request, obj, form, change):
-        url = form.cleaned_data.get("url")
-        if url:
-            secret = obj.config.get("secret") if obj.config else None
-            if obj.kind == Channel.Kind.WEBHOOK and not secret:
-                secret = channels.new_webhook_secret()
-                messages.warning(request, f"The webhook's signing secret, shown only now: {secret}")
-            obj.config = {"url": url, "secret": secret} if secret else {"url": url}
-            obj.service = services.service_of(obj.kind, url)
-        super().save_model(request, obj, form, change)
+        """Through the channel services, as the API: the URL checked, a webhook's secret made."""
+        data = form.cleaned_data
+        fields = {"name": data["name"], "enabled": data["enabled"]}
+        if change:
+            services.channel_update(channel=Channel.objects.get(pk=obj.pk), url=data.get("url") or None, **fields)
+            return
+        channel, secret = services.channel_create(
+            workspace=data["workspace"], kind=data["kind"], url=data["url"], **fields
+        )
+        obj.pk = channel.pk
+        if secret:
+            messages.warning(request, f"The webhook's signing secret, shown only now: {secret}")
 
     @admin.action(description="Send a test message to the selected channels")
     def send_test(self, request, queryset):

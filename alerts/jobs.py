@@ -1,10 +1,6 @@
-import logging
-
-from jobs.runtime import current_attempt
+from jobs import lifecycle
 
 from . import services
-
-log = logging.getLogger("conveyor.alerts")
 
 
 def rule_check(rule_id):
@@ -16,12 +12,9 @@ def rule_run(run_id):
     """Fetch, extract, compare; on a real change store a snapshot and dispatch an alert.
 
     Network errors, 5xx and 429 raise, so the queue retries them (30 s, then 2 min);
-    refused URLs, 4xx and broken expressions fail the run at once.
+    refused URLs, 4xx and broken expressions fail the run, and this job, at once.
     """
-    attempt = current_attempt()
-    outcome = services.rule_run(run_id=run_id, job_id=attempt.job_id, last_attempt=attempt.last)
-    log.info("job %s: run %s: %s", attempt.job_id, run_id, outcome)
-    return outcome
+    return lifecycle.run(services.RUN, run_id, services.rule_run)
 
 
 def claims_prune():
@@ -31,7 +24,4 @@ def claims_prune():
 
 def delivery_send(delivery_id):
     """Send one alert to one channel through apprise or our signed webhook; retried on failure."""
-    attempt = current_attempt()
-    outcome = services.delivery_send(delivery_id=delivery_id, job_id=attempt.job_id, last_attempt=attempt.last)
-    log.info("job %s: delivery %s: %s", attempt.job_id, delivery_id, outcome)
-    return outcome
+    return lifecycle.run(services.DELIVERY, delivery_id, services.delivery_send)

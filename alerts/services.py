@@ -16,10 +16,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ServiceError
-from jobs import ratelimit, reconciler, scheduling
+from jobs import lifecycle, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.policies import policy_for
-from jobs.queueing import enqueue
 from workspaces.services import workspace_for_write
 
 from . import channels, diff, extract
@@ -37,8 +36,10 @@ DEBUG_TEXT_LIMIT = 20_000
 # --- rules and their schedules ----------------------------------------------------------
 
 
-def rule_create(*, user, workspace_id=None, **fields):
-    workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+def rule_create(*, user=None, workspace_id=None, workspace=None, **fields):
+    """A new rule, scheduled once committed. `workspace` (the admin's choice) or the one
+    `workspace_id` names, if `user` belongs to it, else the user's own."""
+    workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
     fields.setdefault("interval", settings.RULE_DEFAULT_INTERVAL)
     return scheduling.save_and_resync(Rule(workspace=workspace, **fields), rule_periodic)
 
@@ -84,10 +85,6 @@ def rule_schedules():
     return [rule_periodic(rule) for rule in Rule.objects.filter(enabled=True).only("id", "interval", "cron")]
 
 
-def rule_schedule_sync(rule):
-    scheduling.sync_quietly(rule_periodic(rule), rule.enabled)
-
-
 # --- asking for runs --------------------------------------------------------------------
 
 
@@ -109,77 +106,52 @@ def rule_run_request(*, user, rule, force_mode=None, debug=False, trigger=RuleRu
 
 
 def run_retry(*, user, run):
-    """Check a failed run's rule again, the same way, ahead of the scheduled runs."""
-    if run.status != RuleRun.Status.FAILED:
-        raise ServiceError("Only failed runs can be retried.", code="not_failed", status_code=409)
-    ensure_available()
-    return run_create(run.rule, trigger=RuleRun.Trigger.RETRY, user=user, mode=run.fetch_mode, debug=run.debug)
+    """Check a failed run's rule again: the same run, reopened with a fresh attempt count."""
+    lifecycle.retry(RUN, run)
 
 
 def run_create(rule, *, trigger, user=None, mode=None, debug=False):
-    with transaction.atomic():
-        run = RuleRun.objects.create(
-            rule=rule,
-            workspace_id=rule.workspace_id,
-            trigger=trigger,
-            requested_by=user,
-            fetch_mode=mode or rule.fetch_mode,
-            debug=debug,
-        )
-        run.job_id = run_enqueue(run, rule)
-        run.save(update_fields=["job_id"])
-    return run
-
-
-def run_enqueue(run, rule):
-    """Enqueue the run's job: counted against its domain's limit, unless that domain is
-    exempt; what a person asked for (tests, retries) and high-priority rules go to the
-    front of the queue."""
-    domain = rule.domain
-    return enqueue(
-        "alerts.jobs.rule_run",
-        run.pk,
-        queue=RUN_QUEUE,
-        rate_key=domain,
-        rate_limited=domain not in settings.RULES_UNLIMITED_DOMAINS,
-        at_front=run.trigger != RuleRun.Trigger.SCHEDULE or rule.priority == Rule.Priority.HIGH,
-        description=f"check {rule.name} ({run.trigger})",
+    run = RuleRun(
+        rule=rule,
+        workspace_id=rule.workspace_id,
+        trigger=trigger,
+        requested_by=user,
+        fetch_mode=mode or rule.fetch_mode,
+        debug=debug,
     )
+    return lifecycle.start(RUN, run)
 
 
-def run_resume(run):
-    """Reconciler: this run has no live job; give it a new one."""
-    reconciler.requeue(run, lambda: run_enqueue(run, run.rule))
+def run_job_options(run):
+    """A run counts against its domain's limit, unless that domain is exempt; what a person
+    asked for (tests, retries) and high-priority rules go to the front of the queue."""
+    rule = run.rule
+    return {
+        "rate_key": rule.domain,
+        "rate_limited": rule.domain not in settings.RULES_UNLIMITED_DOMAINS,
+        "at_front": run.trigger != RuleRun.Trigger.SCHEDULE or rule.priority == Rule.Priority.HIGH,
+        "description": f"check {rule.name} ({run.trigger})",
+    }
 
 
 # --- running a check --------------------------------------------------------------------
 
 
-def rule_run(*, run_id, job_id, last_attempt):
-    """Check the rule once, if `job_id` holds the run. Safe to run twice."""
-    claimed = RuleRun.objects.filter(pk=run_id, job_id=job_id, status=RuleRun.Status.QUEUED).update(
-        status=RuleRun.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), updated_at=timezone.now()
-    )
-    if not claimed:
-        return "nothing to do"
-    run = RuleRun.objects.select_related("rule").get(pk=run_id)
+def rule_run(run):
+    """Check the rule once for a run its job holds: fetch, extract, compare, alert."""
     rule = run.rule
     if not rule.enabled and run.trigger == RuleRun.Trigger.SCHEDULE:
-        return run_fail(run, "The rule is disabled.", count=False)
+        raise lifecycle.PermanentFailure("The rule is disabled.", counted=False)
     try:
         page = fetch(rule.url, mode=run.fetch_mode, headers=rule.headers or {})
         text = watched_text(rule, page.text)
     except (PermanentFetchError, extract.ExtractError) as exc:
-        return run_fail(run, str(exc))
+        raise lifecycle.PermanentFailure(str(exc)) from None
     except TransientFetchError as exc:
         if exc.wait:
             # The site asked for a pause: no run of any rule on this domain starts before it ends.
             ratelimit.block(ratelimit.limiter_key(RUN_QUEUE, rule.domain), exc.wait)
-        return run_transient_failure(run, str(exc), last_attempt=last_attempt)
-    except Exception as exc:
-        # Anything unexpected is retried too; its last failure fails the run, so a bad
-        # row cannot loop through the reconciler.
-        return run_transient_failure(run, f"{type(exc).__name__}: {exc}", last_attempt=last_attempt)
+        raise
     changed, snapshot = compare_and_store(rule, run, text)
     run_succeed(run, page, changed=changed, snapshot=snapshot, text=text)
     return "changed" if changed else "unchanged"
@@ -238,16 +210,15 @@ def prune_snapshots(rule):
 def run_succeed(run, page, *, changed, snapshot, text):
     now = timezone.now()
     debug_output = debug_report(page, text) if run.debug else None
-    RuleRun.objects.filter(pk=run.pk).update(
-        status=RuleRun.Status.SUCCEEDED,
+    lifecycle.succeed(
+        RUN,
+        run,
+        run.job_id,
         http_status=page.status,
         duration_ms=page.duration_ms,
         changed=changed,
         snapshot=snapshot,
-        error="",
         debug_output=debug_output,
-        finished_at=now,
-        updated_at=now,
     )
     Rule.objects.filter(pk=run.rule_id).update(consecutive_errors=0, last_error="", last_run_at=now, updated_at=now)
     rule_record_recovery(run)
@@ -277,28 +248,6 @@ def debug_report(page, text):
         "requests": page.requests,
         "blocked": page.blocked,
     }
-
-
-def run_transient_failure(run, message, *, last_attempt):
-    if last_attempt:
-        return run_fail(run, message)
-    RuleRun.objects.filter(pk=run.pk, status=RuleRun.Status.RUNNING).update(
-        status=RuleRun.Status.QUEUED, error=message, updated_at=timezone.now()
-    )
-    log.warning("run %s of rule %s: will retry: %s", run.pk, run.rule_id, message)
-    # Raising hands the job back to RQ, which retries it after the queue's next delay.
-    raise TransientFetchError(message)
-
-
-def run_fail(run, message, *, count=True):
-    now = timezone.now()
-    RuleRun.objects.filter(pk=run.pk).update(
-        status=RuleRun.Status.FAILED, error=message, finished_at=now, updated_at=now
-    )
-    log.warning("run %s of rule %s failed: %s", run.pk, run.rule_id, message)
-    if count:
-        rule_record_error(run, message)
-    return "failed"
 
 
 def rule_record_error(run, message):
@@ -360,9 +309,7 @@ def queue_delivery(channel, dedupe_key, **fields):
             status=AlertDelivery.Status.DUPLICATE, last_error=f"{dedupe_key} was sent within {window}"
         )
         return delivery
-    delivery.job_id = delivery_enqueue(delivery)
-    AlertDelivery.objects.filter(pk=delivery.pk).update(job_id=delivery.job_id)
-    return delivery
+    return lifecycle.start(DELIVERY, delivery)
 
 
 def claim_dedupe(channel, dedupe_key, window):
@@ -392,60 +339,29 @@ def claims_prune():
     return deleted
 
 
-def delivery_enqueue(delivery):
-    return enqueue("alerts.jobs.delivery_send", delivery.pk, queue=DISPATCH_QUEUE, description=f"deliver {delivery}")
-
-
-def delivery_resume(delivery):
-    """Reconciler: this delivery has no live job; give it a new one."""
-    reconciler.requeue(delivery, lambda: delivery_enqueue(delivery))
-
-
 def delivery_resend(*, delivery):
     """Send a delivery again (an operator's choice: no dedupe), with fresh attempts."""
-    if delivery.status in AlertDelivery.ACTIVE_STATUSES:
+    finished = (AlertDelivery.Status.DELIVERED, AlertDelivery.Status.FAILED, AlertDelivery.Status.DUPLICATE)
+    if delivery.status not in finished:
         raise ServiceError("This delivery is still being sent.", code="delivery_pending", status_code=409)
-    ensure_available()
-    with transaction.atomic():
-        job_id = delivery_enqueue(delivery)
-        AlertDelivery.objects.filter(pk=delivery.pk).update(
-            status=AlertDelivery.Status.QUEUED,
-            job_id=job_id,
-            attempts=0,
-            last_error="",
-            delivered_at=None,
-            updated_at=timezone.now(),
-        )
+    lifecycle.retry(DELIVERY, delivery, statuses=finished)
 
 
-def delivery_send(*, delivery_id, job_id, last_attempt):
-    """Send one delivery if `job_id` holds it. Safe to run twice: a delivered row is not sent again."""
-    claimed = AlertDelivery.objects.filter(pk=delivery_id, job_id=job_id, status=AlertDelivery.Status.QUEUED).update(
-        status=AlertDelivery.Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
-    )
-    if not claimed:
-        return "nothing to do"
-    delivery = AlertDelivery.objects.select_related("alert__rule", "channel").get(pk=delivery_id)
+def delivery_send(delivery):
+    """Send one delivery its job holds. Delivered is recorded with the send, so a retry or a
+    rerun never sends it again; the message carries the delivery's id for receivers that
+    dedupe (a worker killed mid-request may leave them the same message twice)."""
     if not delivery.channel.enabled:
-        return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error="The channel is disabled.")
+        raise lifecycle.PermanentFailure("The channel is disabled.")
     try:
         channels.send(delivery.channel, message_for(delivery))
-    except Exception as exc:
-        # Anything unexpected is retried like a refused delivery, and its last failure
-        # fails the row, so that a broken channel cannot loop through the reconciler.
-        permanent = isinstance(exc, channels.DeliveryFailed) and exc.permanent
-        error = str(exc) if isinstance(exc, channels.DeliveryFailed) else f"{type(exc).__name__}: {exc}"
-        if permanent or last_attempt:
-            return delivery_finish(delivery, AlertDelivery.Status.FAILED, last_error=error)
-        delivery_finish(delivery, AlertDelivery.Status.QUEUED, last_error=error)
+    except channels.DeliveryFailed as exc:
+        if exc.permanent:
+            raise lifecycle.PermanentFailure(str(exc)) from None
         raise
-    return delivery_finish(delivery, AlertDelivery.Status.DELIVERED, last_error="", delivered_at=timezone.now())
-
-
-def delivery_finish(delivery, status, **changes):
-    AlertDelivery.objects.filter(pk=delivery.pk).update(status=status, updated_at=timezone.now(), **changes)
-    log.info("delivery %s (%s): %s", delivery.pk, delivery, status)
-    return status
+    lifecycle.succeed(DELIVERY, delivery, delivery.job_id, delivered_at=timezone.now())
+    log.info("delivery %s (%s) delivered", delivery.pk, delivery)
+    return "delivered"
 
 
 TEST_MESSAGE = {"title": "Conveyor test message", "body": "This channel receives Conveyor's alerts.", "kind": "test"}
@@ -455,7 +371,7 @@ def message_for(delivery):
     """What a channel receives: the alert, or the message the delivery carries."""
     alert = delivery.alert
     if alert is None:
-        return delivery.message or TEST_MESSAGE
+        return {**(delivery.message or TEST_MESSAGE), "delivery": delivery.pk}
     body = f"{alert.rule.url}\n\n{alert.diff}" if alert.diff else alert.rule.url
     return {
         "title": alert.title,
@@ -466,15 +382,16 @@ def message_for(delivery):
         "url": alert.rule.url,
         "diff": alert.diff,
         "created_at": alert.created_at.isoformat(),
+        "delivery": delivery.pk,
     }
 
 
 # --- channels ---------------------------------------------------------------------------
 
 
-def channel_create(*, user, workspace_id=None, name, kind, url, enabled=True):
+def channel_create(*, user=None, workspace_id=None, workspace=None, name, kind, url, enabled=True):
     """Returns (channel, secret): a webhook's signing secret is shown once, at creation."""
-    workspace = workspace_for_write(user=user, workspace_id=workspace_id)
+    workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
     secret = channels.new_webhook_secret() if kind == Channel.Kind.WEBHOOK else None
     config = {"url": url, "secret": secret} if secret else {"url": url}
     channel = Channel.objects.create(
@@ -502,3 +419,27 @@ def channel_test(*, channel):
     ensure_available()
     with transaction.atomic():
         return channel_send(channel, TEST_MESSAGE)
+
+
+RUN = lifecycle.Kind(
+    model=RuleRun,
+    queue=RUN_QUEUE,
+    func="alerts.jobs.rule_run",
+    error_field="error",
+    started_field="started_at",
+    related=("rule",),
+    job_options=run_job_options,
+    on_failed=rule_record_error,
+)
+
+DELIVERY = lifecycle.Kind(
+    model=AlertDelivery,
+    queue=DISPATCH_QUEUE,
+    func="alerts.jobs.delivery_send",
+    running=AlertDelivery.Status.SENDING,
+    succeeded=AlertDelivery.Status.DELIVERED,
+    finished_field="delivered_at",
+    related=("alert__rule", "channel"),
+    job_options=lambda delivery: {"description": f"deliver {delivery}"},
+    reopened=lambda delivery: {"status": AlertDelivery.Status.QUEUED, "delivered_at": None},
+)

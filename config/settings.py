@@ -315,6 +315,9 @@ EAS_COMMAND_TIMEOUT = env_int("EAS_COMMAND_TIMEOUT", 300)
 EAS_POLL_INTERVAL = env_float("EAS_POLL_INTERVAL", 30)
 # A build that is not finished after this long is failed.
 EAS_BUILD_DEADLINE = env_int("EAS_BUILD_DEADLINE", 3 * 3600)
+# A publishing's credentials are forgotten when it succeeds, and this long after it fails
+# (until then an operator may Retry it).
+PUBLISHING_FAILED_CREDENTIALS_TTL = env_int("PUBLISHING_FAILED_CREDENTIALS_TTL", 86400)
 
 # --- Outbound fetches ----------------------------------------------------------------------
 # Off: URLs resolving to loopback, private, link-local (cloud metadata) addresses are refused.

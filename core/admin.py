@@ -23,6 +23,28 @@ class RecordAdmin(admin.ModelAdmin):
         return False
 
 
+class ServiceAdmin(admin.ModelAdmin):
+    """Admin saves go through the app's services, as the API's do: what a service does on
+    a write (reschedule, start a new baseline, forget a failure streak) happens here too.
+    Subclasses name them: `create(request, fields)` and `update(row, changes)` return the row."""
+
+    def save_model(self, request, obj, form, change):
+        model_fields = {model_field.name for model_field in self.model._meta.fields}
+        names = form.changed_data if change else form.cleaned_data
+        values = {name: form.cleaned_data[name] for name in names if name in model_fields}
+        if change:
+            saved = self.update(request, self.model.objects.get(pk=obj.pk), values)
+        else:
+            saved = self.create(request, values)
+        obj.pk = saved.pk
+
+    def create(self, request, fields):
+        raise NotImplementedError
+
+    def update(self, request, row, changes):
+        raise NotImplementedError
+
+
 def enqueue_each(model_admin, request, queryset, enqueue_one, done):
     """An admin action's loop: `enqueue_one(row)` for each selected row. A refused row is
     reported and skipped; Redis being down stops the loop and says so once."""

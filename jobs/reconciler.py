@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rq.job import Job
@@ -49,20 +48,6 @@ def track(model, *, resume, active_statuses=None, pending=None, job_field="job_i
     """
     condition = pending if pending is not None else Q(status__in=list(active_statuses))
     _tracked[name or model._meta.label] = Tracked(model, condition, resume, job_field)
-
-
-def requeue(row, enqueue_job):
-    """A `resume` for rows with `status`, `job_id` and ACTIVE_STATUSES: give the row the job
-    `enqueue_job()` enqueues, back in "queued". If the row has moved on meanwhile (finished,
-    or given another job), it is left alone and the new job is never pushed."""
-    model = type(row)
-    with transaction.atomic():
-        job_id = enqueue_job()
-        resumed = model.objects.filter(pk=row.pk, job_id=row.job_id, status__in=model.ACTIVE_STATUSES).update(
-            status="queued", job_id=job_id, updated_at=timezone.now()
-        )
-        if not resumed:
-            transaction.set_rollback(True)  # enqueue pushes on commit: no commit, no push
 
 
 def job_liveness(job_ids, connection):

@@ -10,8 +10,8 @@ from rq.registry import (
 
 from core.errors import ServiceError
 
-from . import pausing, ratelimit, retention
-from .connection import ensure_available, get_redis
+from . import lifecycle, pausing, ratelimit, retention
+from .connection import ensure_available
 from .models import PausedQueue
 from .policies import all_policies, policy_for
 from .queueing import get_queue
@@ -82,11 +82,7 @@ def queue_cleanup():
 
 
 def queue_requeue_failed(*, name):
-    """Put every failed job of the queue back on it. Returns how many."""
+    """Put every failed job of the queue back on it, each row reopened. Returns how many."""
     require_queue(name)
     ensure_available()
-    registry = FailedJobRegistry(queue=get_queue(name, get_redis()))
-    job_ids = registry.get_job_ids()
-    for job_id in job_ids:
-        registry.requeue(job_id)
-    return len(job_ids)
+    return lifecycle.requeue_failed(name)

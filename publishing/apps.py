@@ -6,9 +6,9 @@ class PublishingConfig(AppConfig):
     verbose_name = "Publishing"
 
     def ready(self):
-        from jobs import reconciler
+        from jobs import lifecycle, scheduling
 
         from . import services
-        from .models import Publishing
 
-        reconciler.track(Publishing, active_statuses=Publishing.ACTIVE_STATUSES, resume=services.publishing_resume)
+        lifecycle.register(services.PUBLISHING)
+        scheduling.register(services.PURGE_PREFIX, services.housekeeping_schedules)

@@ -10,12 +10,12 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ServiceError
+from jobs import lifecycle, scheduling
 from jobs.connection import ensure_available
-from jobs.queueing import enqueue
 from workspaces.services import workspace_for_write, workspaces_of
 
 from . import eas
@@ -44,92 +44,59 @@ def publishing_initiate(*, user, project_id, platform, profile, credentials):
     if project is None:
         raise ServiceError("No such project.", fields={"project": ["No such project."]})
     ensure_available()
-    with transaction.atomic():
-        publishing = Publishing.objects.create(
-            workspace=project.workspace,
-            project=project,
-            requested_by=user,
-            platform=platform,
-            profile=profile,
-            credentials=credentials,
-            progress_message="Waiting for a worker",
-        )
-        publishing.job_id = enqueue_step(publishing, rate_limited=True)
-        publishing.save(update_fields=["job_id"])
+    publishing = Publishing(
+        workspace=project.workspace,
+        project=project,
+        requested_by=user,
+        platform=platform,
+        profile=profile,
+        credentials=credentials,
+        progress_message="Waiting for a worker",
+    )
+    lifecycle.start(PUBLISHING, publishing)
     log.info("publishing %s queued as job %s", publishing.pk, publishing.job_id)
     return publishing
 
 
-def enqueue_step(publishing, *, rate_limited=False, delay=None):
-    return enqueue(
-        "publishing.jobs.publishing_advance",
-        publishing.pk,
-        queue=QUEUE,
-        delay=delay,
-        rate_limited=rate_limited,
-        description=f"publishing {publishing.pk} ({publishing.status})",
-    )
-
-
-def hand_over(publishing, *, from_job, rate_limited=False, delay=None, **changes):
-    """Give the row to a new job (next step) if `from_job` still holds it; write `changes`."""
-    with transaction.atomic():
-        new_job = enqueue_step(publishing, rate_limited=rate_limited, delay=delay)
-        claimed = Publishing.objects.filter(pk=publishing.pk, job_id=from_job).update(
-            job_id=new_job, updated_at=timezone.now(), **changes
-        )
-        if not claimed:
-            transaction.set_rollback(True)
-    return bool(claimed)
-
-
-def claim(publishing_id, job_id, current_status, **changes):
-    """Conditional update: True if this job holds the row in `current_status` (then `changes` are written)."""
-    rows = Publishing.objects.filter(pk=publishing_id, job_id=job_id, status=current_status)
-    return rows.update(updated_at=timezone.now(), **changes) == 1
-
-
-def publishing_advance(*, publishing_id, job_id, last_attempt):
-    """Do the next step of this publishing, if `job_id` holds it. Safe to run twice."""
-    publishing = Publishing.objects.filter(pk=publishing_id, job_id=job_id).first()
-    if publishing is None or publishing.is_finished:
-        return "nothing to do"
+def publishing_advance(publishing):
+    """Do the next step of a publishing its job holds: start the build, poll it, or submit it."""
+    if publishing.credentials is None:
+        raise lifecycle.PermanentFailure(CREDENTIALS_GONE)
     step = {
         Publishing.Status.QUEUED: start_build,
         Publishing.Status.BUILDING: poll_build if publishing.eas_build_id else start_build,
         Publishing.Status.SUBMITTING: submit_builds,
     }[publishing.status]
-    try:
-        return step(publishing, job_id)
-    except Exception as exc:
-        # Any failure is retried by the queue; the last one fails the row, so that a bad
-        # row cannot be resumed and crash again forever.
-        record_transient_failure(publishing, job_id, describe_error(exc), final=last_attempt)
-        raise
+    return step(publishing)
 
 
-def start_build(publishing, job_id):
-    if not claim(
-        publishing.pk,
-        job_id,
-        publishing.status,
+def next_step(publishing, *, delay=None, **changes):
+    """Hand the row to the job of its next step (a poll after `delay`, or the submission)."""
+    options = {"delay": delay, "rate_limited": False}
+    return lifecycle.hand_over(PUBLISHING, publishing, publishing.job_id, options=options, **changes)
+
+
+def start_build(publishing):
+    started = lifecycle.update(
+        PUBLISHING,
+        publishing,
+        publishing.job_id,
         status=Publishing.Status.BUILDING,
-        attempts=publishing.attempts + 1,
+        attempts=F("attempts") + 1,
         started_at=publishing.started_at or timezone.now(),
         progress=5,
         progress_message="Starting the EAS build",
-    ):
+    )
+    if not started:
         return "claimed by another job"
     builds = eas.start_build(
         platform=publishing.platform, profile=publishing.profile, credentials=credentials_of(publishing)
     )
-    summary = [summarize(build) for build in builds]
-    hand_over(
+    next_step(
         publishing,
-        from_job=job_id,
         delay=settings.EAS_POLL_INTERVAL,
         eas_build_id=builds[0]["id"],
-        builds=summary,
+        builds=[summarize(build) for build in builds],
         last_error="",
         progress=PROGRESS["NEW"],
         progress_message="Build queued on EAS",
@@ -138,17 +105,16 @@ def start_build(publishing, job_id):
     return "build started"
 
 
-def poll_build(publishing, job_id):
+def poll_build(publishing):
     credentials = credentials_of(publishing)
     builds = [eas.view_build(build_id=build["id"], credentials=credentials) for build in publishing.builds]
     summary = [summarize(build) for build in builds]
     failed = [build for build in builds if build.get("status") in eas.FAILED_STATUSES]
     if failed:
-        return fail(publishing, job_id, build_failure_message(failed[0]), builds=summary)
+        raise lifecycle.PermanentFailure(build_failure_message(failed[0]), builds=summary)
     if all(build.get("status") == "FINISHED" for build in builds):
-        hand_over(
+        next_step(
             publishing,
-            from_job=job_id,
             status=Publishing.Status.SUBMITTING,
             builds=summary,
             artifact_url=artifact_url(builds[0]),
@@ -157,87 +123,81 @@ def poll_build(publishing, job_id):
         )
         return "build finished"
     if timezone.now() - publishing.started_at > timedelta(seconds=settings.EAS_BUILD_DEADLINE):
-        return fail(publishing, job_id, f"Build not finished after {settings.EAS_BUILD_DEADLINE}s.", builds=summary)
-    hand_over(publishing, from_job=job_id, delay=settings.EAS_POLL_INTERVAL, builds=summary, **progress_of(builds))
+        message = f"Build not finished after {settings.EAS_BUILD_DEADLINE}s."
+        raise lifecycle.PermanentFailure(message, builds=summary)
+    next_step(publishing, delay=settings.EAS_POLL_INTERVAL, builds=summary, **progress_of(builds))
     return "build in progress"
 
 
-def submit_builds(publishing, job_id):
+def submit_builds(publishing):
+    """Submit each finished build once: every submission is recorded on the row as soon as
+    the CLI confirms it, so a retry after a crash submits only what was not yet submitted."""
     credentials = credentials_of(publishing)
-    submission_ids = [
-        eas.submit(platform=build["platform"].lower(), build_id=build["id"], credentials=credentials)
-        for build in publishing.builds
-    ]
-    claim(
-        publishing.pk,
-        job_id,
-        Publishing.Status.SUBMITTING,
-        status=Publishing.Status.SUCCEEDED,
-        eas_submission_id=submission_ids[0],
-        builds=[{**build, "submission_id": sid} for build, sid in zip(publishing.builds, submission_ids)],
+    builds = list(publishing.builds)
+    for index, build in enumerate(builds):
+        if build.get("submitted_at"):
+            continue
+        submission_id = eas.submit(platform=build["platform"].lower(), build_id=build["id"], credentials=credentials)
+        builds[index] = {**build, "submission_id": submission_id, "submitted_at": timezone.now().isoformat()}
+        lifecycle.update(PUBLISHING, publishing, publishing.job_id, builds=builds)
+    lifecycle.succeed(
+        PUBLISHING,
+        publishing,
+        publishing.job_id,
+        eas_submission_id=builds[0]["submission_id"],
         progress=100,
         progress_message="Submitted",
-        last_error="",
-        finished_at=timezone.now(),
+        credentials=None,
     )
-    log.info("publishing %s succeeded (submission %s)", publishing.pk, submission_ids[0] or "unknown")
+    log.info("publishing %s succeeded (submission %s)", publishing.pk, builds[0]["submission_id"] or "unknown")
     return "submitted"
 
 
-def fail(publishing, job_id, message, **changes):
-    claim(
-        publishing.pk,
-        job_id,
-        publishing.status,
-        status=Publishing.Status.FAILED,
-        last_error=message,
-        progress_message="Failed",
-        finished_at=timezone.now(),
-        **changes,
-    )
-    log.warning("publishing %s failed: %s", publishing.pk, message)
-    return "failed"
+def reopened(publishing):
+    """Try a failed publishing again from where it failed: the submission when every
+    build finished (builds already submitted are not submitted again), else a new build."""
+    if publishing.builds and all(build.get("status") == "FINISHED" for build in publishing.builds):
+        return {"status": Publishing.Status.SUBMITTING, "progress": 90, "progress_message": "Submitting to the store"}
+    return {
+        "status": Publishing.Status.QUEUED,
+        "eas_build_id": "",
+        "builds": [],
+        "artifact_url": "",
+        "progress": 0,
+        "progress_message": "Waiting for a worker",
+    }
 
 
-def record_transient_failure(publishing, job_id, message, *, final):
-    """Keep the error on the row; after the last retry the publishing has failed."""
-    if final:
-        fail(Publishing.objects.get(pk=publishing.pk), job_id, message)
-        return
-    Publishing.objects.filter(pk=publishing.pk, job_id=job_id).update(last_error=message, updated_at=timezone.now())
-    log.warning("publishing %s: transient failure, will retry: %s", publishing.pk, message)
+CREDENTIALS_GONE = "This publishing's credentials were cleared when it ended; start a new publishing."
 
 
-def describe_error(exc):
-    if isinstance(exc, eas.EasCommandError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def publishing_resume(publishing):
-    """Reconciler: this active row has no live job; give it a new one for its current step."""
-    starting = publishing.status == Publishing.Status.QUEUED or not publishing.eas_build_id
-    hand_over(publishing, from_job=publishing.job_id, rate_limited=starting)
-
-
-@transaction.atomic
 def publishing_retry(*, publishing):
-    """Start a failed publishing again from the beginning (admin action)."""
-    if publishing.status != Publishing.Status.FAILED:
-        raise ServiceError("Only a failed publishing can be retried.", code="conflict", status_code=409)
-    ensure_available()
-    hand_over(
-        publishing,
-        from_job=publishing.job_id,
-        rate_limited=True,
-        status=Publishing.Status.QUEUED,
-        eas_build_id="",
-        builds=[],
-        artifact_url="",
-        progress=0,
-        progress_message="Waiting for a worker",
-        finished_at=None,
-    )
+    """An operator's Retry of a failed publishing (admin action)."""
+    if publishing.credentials is None:
+        raise ServiceError(CREDENTIALS_GONE, code="conflict", status_code=409)
+    lifecycle.retry(PUBLISHING, publishing)
+
+
+def credentials_purge():
+    """Forget the credentials of publishings that ended: at once on success (submit_builds),
+    PUBLISHING_FAILED_CREDENTIALS_TTL seconds after a failure (time to Retry it)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PUBLISHING_FAILED_CREDENTIALS_TTL)
+    ended = Publishing.objects.exclude(credentials=None).exclude(status__in=Publishing.ACTIVE_STATUSES)
+    return ended.filter(finished_at__lt=cutoff).update(credentials=None)
+
+
+PURGE_PREFIX = "publishing-purge-"
+
+
+def housekeeping_schedules():
+    """The publishing app's own periodic work, for the scheduler's sync."""
+    return [scheduling.Periodic(f"{PURGE_PREFIX}credentials", "publishing.jobs.credentials_purge", 3600)]
+
+
+def job_options(publishing):
+    # Only a build start counts against the queue's start limit, not a poll or a submission.
+    starting = publishing.status == Publishing.Status.QUEUED or not publishing.eas_build_id
+    return {"rate_limited": starting, "description": f"publishing {publishing.pk} ({publishing.status})"}
 
 
 def credentials_of(publishing):
@@ -271,3 +231,18 @@ def progress_of(builds):
     if status == "IN_QUEUE" and slowest.get("queuePosition") is not None:
         message += f" (position {slowest['queuePosition']}, ~{slowest.get('estimatedWaitTimeLeftSeconds', '?')}s)"
     return {"progress": PROGRESS.get(status, 10), "progress_message": message}
+
+
+PUBLISHING = lifecycle.Kind(
+    model=Publishing,
+    queue=QUEUE,
+    func="publishing.jobs.publishing_advance",
+    # One job per step: each claims the row in the step's status; build starts count the attempts.
+    claimable=Publishing.ACTIVE_STATUSES,
+    running=None,
+    counts_attempts_on_claim=False,
+    job_options=job_options,
+    reopened=reopened,
+    # A lost job is replaced by one for the same step; a build start counts against the limit.
+    resumed=lambda publishing: {},
+)

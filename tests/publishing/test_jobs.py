@@ -12,37 +12,7 @@ from jobs.connection import get_redis
 from jobs.worker import alive_key
 from publishing.models import Publishing
 from tests.conftest import wait_for
-
-SECRET = "expo-secret-token-0123456789"
-
-
-def status_of(publishing_id):
-    return Publishing.objects.get(pk=publishing_id).status
-
-
-def wait_until_finished(publishing_id, timeout=30):
-    wait_for(
-        lambda: status_of(publishing_id) in ("succeeded", "failed"),
-        timeout=timeout,
-        message=f"publishing {publishing_id} to finish",
-    )
-    return Publishing.objects.get(pk=publishing_id)
-
-
-def start_times(fake_eas, command):
-    return [call["time"] for call in fake_eas.calls_of(command)]
-
-
-@pytest.fixture
-def publish(api):
-    project = api.create_project()
-
-    def publish(platform="ios"):
-        response = api.initiate(project, platform=platform, token=SECRET)
-        assert response.status_code == 202, response.text
-        return response.json()["id"]
-
-    return publish
+from tests.publishing.conftest import SECRET, start_times, wait_until_finished
 
 
 def test_a_publishing_goes_from_queued_to_succeeded(api, publish, fake_eas, processes, fast_publishing_policy):
