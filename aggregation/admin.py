@@ -93,9 +93,9 @@ class UserActionAdmin(RecordAdmin):
 
 @admin.register(RemoteAccount)
 class RemoteAccountAdmin(admin.ModelAdmin):
-    list_display = ["user", "host", "created_at"]
+    list_display = ["user", "host", "instance_url", "created_at"]
     exclude = ["credentials"]
-    readonly_fields = ["user", "workspace", "host", "created_at"]
+    readonly_fields = ["user", "workspace", "host", "instance_url", "created_at"]
 
     def has_add_permission(self, request):
         return False

@@ -1,7 +1,10 @@
 import pytest
 
-from aggregation.models import Fetch, RemoteAccount
+from aggregation import services
+from aggregation.models import Fetch, RemoteAccount, Source
+from jobs import scheduling
 from jobs.queueing import get_queue
+from tests.rows import admin_change
 
 
 @pytest.mark.parametrize(
@@ -30,3 +33,15 @@ def test_a_remote_account_page_never_shows_its_token(staff, api):
     account = RemoteAccount.objects.get()
     page = staff.get(f"/admin/aggregation/remoteaccount/{account.pk}/change/").content.decode()
     assert "mastodon.example" in page and "tok-never-shown-123" not in page
+
+
+def test_enabling_a_source_again_in_the_admin_forgets_its_failure_streak(staff, source_for):
+    source_id = source_for("mastodon", "public")
+    Source.objects.filter(pk=source_id).update(enabled=False, consecutive_failures=5, last_error="503 again")
+
+    response = admin_change(staff, f"/admin/aggregation/source/{source_id}/change/", enabled=True)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    source = Source.objects.get(pk=source_id)
+    assert source.enabled and source.consecutive_failures == 0 and source.last_error == ""
+    assert services.poll_job_id(source_id) in scheduling.get_scheduler()

@@ -4,9 +4,10 @@ import pytest
 from django.apps import apps
 from rq.registry import FailedJobRegistry
 
-from alerts.models import Alert, AlertDelivery, Channel, RuleRun
+from alerts.models import Alert, AlertDelivery, Channel, Rule, RuleRun
 from jobs.queueing import get_queue
 from tests.alerts.conftest import page_with_price
+from tests.rows import admin_change
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts"
 
@@ -84,3 +85,31 @@ def test_the_rule_list_shows_recent_runs_as_coloured_squares(staff, changed_rule
     strip = page[page.index("Last 12 runs") :]
     # baseline (unchanged), changed, failed: oldest first
     assert strip.index("background:#34a853") < strip.index("background:#1a73e8") < strip.index("background:#d93025")
+
+
+def test_editing_what_a_rule_watches_in_the_admin_starts_a_new_baseline(staff, outside, rule_for, run_rule):
+    rule = rule_for(outside.set_page("edited", page_with_price("$ 10", extra="<b id='stock'>5 left</b>")))
+    run_rule(rule["id"])
+
+    response = admin_change(staff, f"/admin/alerts/rule/{rule['id']}/change/", expression="#stock")
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    run = run_rule(rule["id"])
+    assert run["status"] == "succeeded" and run["changed"] is False  # the edit is no change
+    assert Alert.objects.count() == 0
+    assert Rule.objects.get(pk=rule["id"]).revision == 2
+
+
+def test_a_channel_made_in_the_admin_is_checked_like_one_made_over_the_api(staff, api, settings):
+    workspace = api.get("/api/v1/workspaces/").json()["results"][0]["id"]
+    settings.ALLOW_PRIVATE_FETCH = False
+    form = {"workspace": workspace, "name": "inside", "kind": "webhook", "url": "http://127.0.0.1:9/x", "enabled": "on"}
+
+    response = staff.post("/admin/alerts/channel/add/", form)
+
+    assert response.status_code == 200 and "non-public" in response.content.decode()
+    assert not Channel.objects.exists()
+    settings.ALLOW_PRIVATE_FETCH = True
+    response = staff.post("/admin/alerts/channel/add/", form, follow=True)
+    channel = Channel.objects.get()
+    assert channel.config["secret"] and channel.config["secret"] in response.content.decode()  # shown once

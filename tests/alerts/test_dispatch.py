@@ -34,6 +34,7 @@ def test_signed_webhook_carries_a_verifiable_signature(api, outside, rule_for, c
     assert channels.signature("wrong-secret", headers["x-conveyor-timestamp"], body) != headers["x-conveyor-signature"]
     sent = json.loads(body)
     assert sent["kind"] == "change" and "+$ 11" in sent["diff"] and sent["url"].endswith("/page/page")
+    assert sent["delivery"] == AlertDelivery.objects.get().pk  # a receiver can dedupe by it
 
 
 def test_email_channel_sends_through_smtp(api, outside, rule_for, channel_for, run_rule, smtp):
