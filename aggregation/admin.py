@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, enqueue_each
+from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -73,7 +73,7 @@ class PostAdmin(RecordAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(WorkspaceAdmin):
     list_display = ["user", "kind", "value", "channel", "workspace", "created_at"]
     list_filter = ["kind"]
     search_fields = ["value", "user__username"]
@@ -92,7 +92,7 @@ class UserActionAdmin(RecordAdmin):
 
 
 @admin.register(RemoteAccount)
-class RemoteAccountAdmin(admin.ModelAdmin):
+class RemoteAccountAdmin(WorkspaceAdmin):
     list_display = ["user", "host", "instance_url", "created_at"]
     exclude = ["credentials"]
     readonly_fields = ["user", "workspace", "host", "instance_url", "created_at"]

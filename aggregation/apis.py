@@ -4,6 +4,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.throttling import EnqueueThrottle
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -56,6 +57,9 @@ class SourceDetailApi(WorkspaceScoped, generics.RetrieveDestroyAPIView):
 
 
 class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
+    throttle_classes = [EnqueueThrottle]
+    throttle_scope = "fetches"
+
     def get_queryset(self):
         return Source.objects.filter(workspace__in=self.user_workspaces())
 
@@ -71,6 +75,9 @@ class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
 
 
 class SourceBulkFetchApi(APIView):
+    throttle_classes = [EnqueueThrottle]
+    throttle_scope = "fetches"
+
     @extend_schema(
         operation_id="sources_fetch_many",
         request=BulkFetchSerializer,
@@ -187,6 +194,9 @@ class RemoteAccountDetailApi(generics.RetrieveDestroyAPIView):
 
 
 class PostActionApi(WorkspaceScoped, generics.GenericAPIView):
+    throttle_classes = [EnqueueThrottle]
+    throttle_scope = "actions"
+
     def get_queryset(self):
         return Post.objects.filter(workspace__in=self.user_workspaces()).select_related("source")
 

@@ -47,8 +47,14 @@ class Source(models.Model):
 
     @property
     def host(self):
-        """The remote host, the key of the per-host rate limit."""
-        return urlsplit(self.url).netloc.lower()
+        """The remote instance (name and port): where a user's account for it is found."""
+        return urlsplit(self.url).netloc.rpartition("@")[2].lower()
+
+    @property
+    def rate_key(self):
+        """The key of the per-host rate limit: the host name alone, so that neither a port
+        nor userinfo (a@host, b@host) gives a host a second allowance."""
+        return (urlsplit(self.url).hostname or "").lower()
 
 
 class RunStatus(models.TextChoices):

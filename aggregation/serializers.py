@@ -1,17 +1,19 @@
-from croniter import croniter
 from rest_framework import serializers
 
 from core.serializers import StrictIntegerField, StrictSerializer
+from jobs import scheduling
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
 TARGET_HELP = Source._meta.get_field("target").help_text
+# Seconds: no source is polled more often, by interval or by cron.
+MIN_POLL_INTERVAL = 60
 
 
 class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
     host = serializers.CharField(read_only=True)
-    poll_interval = StrictIntegerField(min_value=60, max_value=7 * 86400, required=False)
+    poll_interval = StrictIntegerField(min_value=MIN_POLL_INTERVAL, max_value=7 * 86400, required=False)
 
     class Meta:
         model = Source
@@ -40,10 +42,10 @@ class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
         problem = target_problem(platform, target)
         if problem:
             raise serializers.ValidationError({"target": [problem]})
-        if data.get("poll_cron") and not croniter.is_valid(data["poll_cron"]):
-            raise serializers.ValidationError(
-                {"poll_cron": ["Not a cron expression (five fields, e.g. */15 * * * *)."]}
-            )
+        cron = data.get("poll_cron")
+        problem = cron and scheduling.cron_problem(cron, MIN_POLL_INTERVAL)
+        if problem:
+            raise serializers.ValidationError({"poll_cron": [problem]})
         return data
 
 

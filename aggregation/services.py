@@ -19,7 +19,7 @@ from core.outbound import FetchRefused, new_client
 from jobs import lifecycle, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.queueing import enqueue
-from workspaces.services import workspace_for_write, workspaces_of
+from workspaces.services import within_quota, workspace_for_write, workspaces_of
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 from .sources import RateLimited, Refused, module_for
@@ -40,7 +40,7 @@ def sources_of(user):
 def fetch_job_options(fetch):
     """A fetch waits for its run_after and counts against its host's limit."""
     delay = max(0.0, (fetch.run_after - timezone.now()).total_seconds())
-    return {"rate_key": fetch.source.host, "delay": delay, "description": f"fetch {fetch.source.name}"}
+    return {"rate_key": fetch.source.rate_key, "delay": delay, "description": f"fetch {fetch.source.name}"}
 
 
 def new_fetch(source, *, user=None, trigger=Fetch.Trigger.MANUAL, delay=0):
@@ -101,7 +101,7 @@ def fetch_run(fetch):
     new_posts = store_posts(source, result.posts)
     finish_succeeded(fetch, source, result, new_posts)
     if result.host_wait:
-        ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), result.host_wait)
+        ratelimit.block(ratelimit.limiter_key(QUEUE, source.rate_key), result.host_wait)
     return f"{new_posts} new posts"
 
 
@@ -136,7 +136,7 @@ def finish_succeeded(fetch, source, result, new_posts):
 def wait_for_remote(fetch, seconds):
     """The remote said 429: the fetch waits (no attempt used) and so does its whole host."""
     source = fetch.source
-    ratelimit.block(ratelimit.limiter_key(QUEUE, source.host), seconds)
+    ratelimit.block(ratelimit.limiter_key(QUEUE, source.rate_key), seconds)
     lifecycle.wait(FETCH, fetch, fetch.job_id, seconds, run_after=timezone.now() + timedelta(seconds=seconds))
     log.info("fetch %s: %s asked to wait %.0fs", fetch.pk, source.host, seconds)
     return f"waiting {seconds:.0f}s for {source.host}"
@@ -175,7 +175,8 @@ def source_create(*, user=None, workspace_id=None, workspace=None, **fields):
     """A new source, polled once committed; its workspace chosen as rule_create's is."""
     workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
     fields.setdefault("poll_interval", settings.SOURCE_DEFAULT_POLL_INTERVAL)
-    return scheduling.save_and_resync(Source(workspace=workspace, **fields), source_periodic)
+    with within_quota(workspace, workspace.sources.all(), limit=settings.WORKSPACE_MAX_SOURCES, what="sources"):
+        return scheduling.save_and_resync(Source(workspace=workspace, **fields), source_periodic)
 
 
 def source_update(*, source, **changes):
@@ -323,7 +324,7 @@ def remote_account_connect(*, user, instance_url, access_token, workspace_id=Non
     name go to this instance only: never to a URL that another member can edit."""
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
     parts = urlsplit(instance_url)
-    host = parts.netloc.lower()
+    host = parts.netloc.rpartition("@")[2].lower()
     account, _ = RemoteAccount.objects.update_or_create(
         user=user,
         host=host,
@@ -369,8 +370,10 @@ def post_act(*, user, post, action, text=""):
 
 
 def action_job_options(user_action):
-    host = user_action.post.source.host
-    return {"rate_key": host, "description": f"{user_action.action} post {user_action.post_id}"}
+    return {
+        "rate_key": user_action.post.source.rate_key,
+        "description": f"{user_action.action} post {user_action.post_id}",
+    }
 
 
 def action_run(user_action):
@@ -421,7 +424,7 @@ def retry_is_harmless(user_action):
 
 def action_wait(user_action, seconds):
     """The instance said 429: the action waits, and so does every action on that host."""
-    ratelimit.block(ratelimit.limiter_key(ACTION_QUEUE, user_action.post.source.host), seconds)
+    ratelimit.block(ratelimit.limiter_key(ACTION_QUEUE, user_action.post.source.rate_key), seconds)
     # The request was refused, not sent: a later try may send it.
     return lifecycle.wait(ACTION, user_action, user_action.job_id, seconds, sent_at=None)
 

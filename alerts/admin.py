@@ -4,7 +4,7 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
-from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, enqueue_each
+from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
 
 from . import services
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -120,6 +120,7 @@ class RuleRunAdmin(RecordAdmin):
 
 @admin.register(Snapshot)
 class SnapshotAdmin(RecordAdmin):
+    workspace_path = "rule__workspace"
     list_display = ["id", "rule", "fingerprint", "fetched_at"]
     search_fields = ["rule__name", "text"]
 
@@ -220,7 +221,7 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(WorkspaceAdmin):
     form = ChannelForm
     list_display = ["name", "kind", "service", "enabled", "workspace", "created_at"]
     list_filter = ["kind", "enabled"]

@@ -4,6 +4,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from core.serializers import StrictSerializer
+from core.throttling import EnqueueThrottle
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -56,6 +57,9 @@ class RuleDetailApi(RuleScoped, generics.RetrieveDestroyAPIView):
 
 class RuleRunApi(RuleScoped, generics.GenericAPIView):
     """POST /rules/{id}/run: a test run, ahead of the scheduled ones. 202 {"run": id}."""
+
+    throttle_classes = [EnqueueThrottle]
+    throttle_scope = "runs"
 
     @extend_schema(
         request=RunRequestSerializer,
@@ -144,6 +148,9 @@ class ChannelDetailApi(ChannelScoped, generics.RetrieveDestroyAPIView):
 
 
 class ChannelTestApi(ChannelScoped, generics.GenericAPIView):
+    throttle_classes = [EnqueueThrottle]
+    throttle_scope = "channel-tests"
+
     @extend_schema(
         request=None,
         responses={

@@ -94,6 +94,7 @@ class RuleRun(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     fetch_mode = models.CharField(max_length=10, choices=Rule.FetchMode.choices)
     debug = models.BooleanField(default=False, help_text="Keep what was fetched and extracted.")
+    at_front = models.BooleanField(default=False, help_text="Queued ahead of the scheduled runs.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     http_status = models.PositiveIntegerField(null=True, blank=True)

@@ -1,12 +1,12 @@
 import re
 
 import httpx
-from croniter import croniter
 from django.conf import settings
 from rest_framework import serializers
 
 from core import outbound
 from core.serializers import StrictIntegerField, StrictSerializer
+from jobs import scheduling
 
 from . import channels, extract
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -92,8 +92,9 @@ class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
         return value
 
     def validate_cron(self, value):
-        if value and not croniter.is_valid(value):
-            raise serializers.ValidationError("Not a cron expression (five fields, e.g. */15 * * * *).")
+        problem = value and scheduling.cron_problem(value, settings.RULE_MIN_INTERVAL)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def validate_ignore_patterns(self, patterns):
@@ -115,7 +116,9 @@ class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
         return headers
 
     def validate(self, data):
-        kind = data.get("extractor", getattr(self.instance, "extractor", None))
+        # A new rule without an extractor gets the model's default (CSS), as it is saved.
+        default_kind = Rule._meta.get_field("extractor").default
+        kind = data.get("extractor", getattr(self.instance, "extractor", default_kind))
         expression = data.get("expression", getattr(self.instance, "expression", None))
         if "extractor" in data or "expression" in data:
             try:

@@ -19,7 +19,7 @@ from core.errors import ServiceError
 from jobs import lifecycle, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.policies import policy_for
-from workspaces.services import workspace_for_write
+from workspaces.services import within_quota, workspace_for_write
 
 from . import channels, diff, extract
 from .fetchers import PermanentFetchError, TransientFetchError, fetch
@@ -41,7 +41,8 @@ def rule_create(*, user=None, workspace_id=None, workspace=None, **fields):
     `workspace_id` names, if `user` belongs to it, else the user's own."""
     workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
     fields.setdefault("interval", settings.RULE_DEFAULT_INTERVAL)
-    return scheduling.save_and_resync(Rule(workspace=workspace, **fields), rule_periodic)
+    with within_quota(workspace, workspace.rules.all(), limit=settings.WORKSPACE_MAX_RULES, what="rules"):
+        return scheduling.save_and_resync(Rule(workspace=workspace, **fields), rule_periodic)
 
 
 # What decides the watched text: changing one starts a new baseline.
@@ -100,9 +101,33 @@ def rule_check(*, rule_id):
 
 
 def rule_run_request(*, user, rule, force_mode=None, debug=False, trigger=RuleRun.Trigger.MANUAL_TEST):
-    """A user's test run: it goes before the scheduled ones. Returns the RuleRun."""
+    """A user's test run: it goes before the scheduled ones, up to RULE_FRONT_RUNS_PER_HOUR
+    of them per user (past that, a 429 says so). Returns the RuleRun."""
+    if front_runs_this_hour(requested_by=user) >= settings.RULE_FRONT_RUNS_PER_HOUR:
+        raise ServiceError(
+            f"You asked for {settings.RULE_FRONT_RUNS_PER_HOUR} test runs within the hour, the limit; "
+            "your rules' scheduled checks go on.",
+            code="front_of_queue_limit",
+            status_code=429,
+        )
     ensure_available()
     return run_create(rule, trigger=trigger, user=user, mode=force_mode, debug=debug)
+
+
+def front_runs_this_hour(**owner):
+    since = timezone.now() - timedelta(hours=1)
+    return RuleRun.objects.filter(at_front=True, requested_at__gte=since, **owner).count()
+
+
+def goes_to_front(rule, trigger):
+    """Test runs go ahead of the scheduled ones; so do a high-priority rule's scheduled runs,
+    up to RULE_FRONT_RUNS_PER_HOUR an hour per workspace, so one tenant cannot starve the rest."""
+    if trigger != RuleRun.Trigger.SCHEDULE:
+        return True
+    if rule.priority != Rule.Priority.HIGH:
+        return False
+    scheduled = front_runs_this_hour(workspace_id=rule.workspace_id, trigger=RuleRun.Trigger.SCHEDULE)
+    return scheduled < settings.RULE_FRONT_RUNS_PER_HOUR
 
 
 def run_retry(*, user, run):
@@ -118,18 +143,18 @@ def run_create(rule, *, trigger, user=None, mode=None, debug=False):
         requested_by=user,
         fetch_mode=mode or rule.fetch_mode,
         debug=debug,
+        at_front=goes_to_front(rule, trigger),
     )
     return lifecycle.start(RUN, run)
 
 
 def run_job_options(run):
-    """A run counts against its domain's limit, unless that domain is exempt; what a person
-    asked for (tests, retries) and high-priority rules go to the front of the queue."""
+    """A run counts against its domain's limit, unless that domain is exempt."""
     rule = run.rule
     return {
         "rate_key": rule.domain,
         "rate_limited": rule.domain not in settings.RULES_UNLIMITED_DOMAINS,
-        "at_front": run.trigger != RuleRun.Trigger.SCHEDULE or rule.priority == Rule.Priority.HIGH,
+        "at_front": run.at_front,
         "description": f"check {rule.name} ({run.trigger})",
     }
 
@@ -394,9 +419,10 @@ def channel_create(*, user=None, workspace_id=None, workspace=None, name, kind, 
     workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
     secret = channels.new_webhook_secret() if kind == Channel.Kind.WEBHOOK else None
     config = {"url": url, "secret": secret} if secret else {"url": url}
-    channel = Channel.objects.create(
-        workspace=workspace, name=name, kind=kind, config=config, service=service_of(kind, url), enabled=enabled
-    )
+    with within_quota(workspace, workspace.channels.all(), limit=settings.WORKSPACE_MAX_CHANNELS, what="channels"):
+        channel = Channel.objects.create(
+            workspace=workspace, name=name, kind=kind, config=config, service=service_of(kind, url), enabled=enabled
+        )
     return channel, secret
 
 
@@ -415,9 +441,17 @@ def channel_update(*, channel, url=None, **changes):
 
 
 def channel_test(*, channel):
-    """Queue a test message to the channel. Returns the AlertDelivery."""
+    """Queue a test message to the channel, at most one per dedupe window (a 429 says when
+    the last one went), so that tests cannot be used to flood a channel. Returns the AlertDelivery."""
     ensure_available()
+    window = timedelta(seconds=policy_for(DISPATCH_QUEUE).dedupe_window or 0)
     with transaction.atomic():
+        if window and not claim_dedupe(channel, "test", window):
+            raise ServiceError(
+                f"A test message went to this channel less than {window.total_seconds():.0f} seconds ago.",
+                code="channel_test_deduped",
+                status_code=429,
+            )
         return channel_send(channel, TEST_MESSAGE)
 
 

@@ -285,6 +285,14 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Per user, on the endpoints that enqueue work (core/throttling.py): "N/second|minute|hour|day".
+    "DEFAULT_THROTTLE_RATES": {
+        "publishing": env_str("THROTTLE_PUBLISHING", "30/hour"),
+        "runs": env_str("THROTTLE_RUNS", "60/minute"),
+        "fetches": env_str("THROTTLE_FETCHES", "60/minute"),
+        "actions": env_str("THROTTLE_ACTIONS", "60/minute"),
+        "channel-tests": env_str("THROTTLE_CHANNEL_TESTS", "10/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Conveyor API",
@@ -302,6 +310,11 @@ SPECTACULAR_SETTINGS = {
         "ConnectionStateEnum": ["connected", "unavailable"],
     },
 }
+
+# --- Per-workspace quotas: a create past the limit is a 400 quota_exceeded ---------------
+WORKSPACE_MAX_RULES = env_int("WORKSPACE_MAX_RULES", 200)
+WORKSPACE_MAX_SOURCES = env_int("WORKSPACE_MAX_SOURCES", 500)
+WORKSPACE_MAX_CHANNELS = env_int("WORKSPACE_MAX_CHANNELS", 20)
 
 # --- Secrets at rest ----------------------------------------------------------------------
 # Fernet key(s), comma-separated, newest first (rotation: prepend the new key).
@@ -346,6 +359,9 @@ SOURCE_DEFAULT_POLL_INTERVAL = env_int("SOURCE_DEFAULT_POLL_INTERVAL", 900)
 RULES_UNLIMITED_DOMAINS = env_list("RULES_UNLIMITED_DOMAINS", [])
 RULE_DEFAULT_INTERVAL = env_int("RULE_DEFAULT_INTERVAL", 3600)
 RULE_MIN_INTERVAL = env_int("RULE_MIN_INTERVAL", 60)
+# Runs that jump the queue (test runs per user; a high-priority rule's scheduled runs per
+# workspace) in any hour; past it, test runs are refused (429) and scheduled ones wait their turn.
+RULE_FRONT_RUNS_PER_HOUR = env_int("RULE_FRONT_RUNS_PER_HOUR", 60)
 # Snapshots kept per rule, newest first; older ones are pruned as new ones arrive.
 RULE_SNAPSHOTS_KEPT = env_int("RULE_SNAPSHOTS_KEPT", 100)
 # Headless mode: the Chromium binary (found on PATH when unset) and the page load timeout.

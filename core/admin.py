@@ -3,13 +3,34 @@
 from django.contrib import admin, messages
 from django.db import models
 
+from workspaces.services import workspaces_of
+
 from .errors import QueueUnavailable, ServiceError
+
+
+class WorkspaceAdmin(admin.ModelAdmin):
+    """A staff user who is not a superuser sees, and picks, only their workspaces' rows.
+    `workspace_path` leads from the model to its workspace."""
+
+    workspace_path = "workspace"
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(**{f"{self.workspace_path}__in": workspaces_of(request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "workspace" and not request.user.is_superuser:
+            kwargs["queryset"] = workspaces_of(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 # Django 6 will assume https:// for a URL typed without a scheme; so do we, already.
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(WorkspaceAdmin):
     """Rows the system writes (fetches, runs, posts, deliveries…): shown, never edited."""
 
     def get_readonly_fields(self, request, obj=None):
@@ -23,7 +44,7 @@ class RecordAdmin(admin.ModelAdmin):
         return False
 
 
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(WorkspaceAdmin):
     """Admin saves go through the app's services, as the API's do: what a service does on
     a write (reschedule, start a new baseline, forget a failure streak) happens here too.
     Subclasses name them: `create(request, fields)` and `update(row, changes)` return the row."""

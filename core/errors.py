@@ -1,6 +1,7 @@
 """One error shape for the whole API: {"error": {"code", "message", "fields"}}."""
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -50,6 +51,8 @@ def api_exception_handler(exc, context):
         )
     if isinstance(exc, ServiceError):
         return error_response(exc.code, exc.message, exc.status_code, exc.fields)
+    if isinstance(exc, exceptions.Throttled):
+        return throttled_response(exc, context.get("view"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -73,3 +76,14 @@ def fields_of(exc):
     if isinstance(exc.detail, dict):
         return exc.detail
     return {"non_field_errors": exc.detail}
+
+
+def throttled_response(exc, view):
+    """A 429 that names the limit hit, and when to come back."""
+    from rest_framework.settings import api_settings
+
+    scope = getattr(view, "throttle_scope", None) or "API"
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope, "a limited number")
+    wait = math.ceil(exc.wait or 1)
+    message = f"Too many {scope} requests: the limit is {rate} per user. Try again in {wait} s."
+    return error_response("throttled", message, status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
+from croniter import croniter
 from django.conf import settings
 from django.db import transaction
 from rq.job import Job
@@ -103,6 +104,24 @@ def timing_of(scheduler, job_id):
     except Exception:
         return None
     return f"cron {meta['cron_string']}" if meta.get("cron_string") else f"every {meta.get('interval')}s"
+
+
+CRON_SAMPLES = 200
+
+
+def cron_problem(expression, min_interval):
+    """Why a user's cron expression cannot be scheduled, or None. Five fields only (a sixth,
+    seconds, would escape the minimum interval), and no two firings closer than it."""
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        return "Not a cron expression (five fields, e.g. */15 * * * *)."
+    firings = croniter(expression, datetime.now(UTC))
+    previous = firings.get_next(float)
+    for _ in range(CRON_SAMPLES):
+        following = firings.get_next(float)
+        if following - previous < min_interval:
+            return f"Fires more often than the minimum interval of {min_interval} seconds."
+        previous = following
+    return None
 
 
 def unschedule(job_id, connection=None):

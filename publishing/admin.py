@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from core.admin import enqueue_each
+from core.admin import WorkspaceAdmin, enqueue_each
 from jobs.admin import dashboard_job_url
 
 from . import services
@@ -9,14 +9,14 @@ from .models import Project, Publishing
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(WorkspaceAdmin):
     list_display = ["name", "workspace", "created_at"]
     list_filter = ["workspace"]
     search_fields = ["name"]
 
 
 @admin.register(Publishing)
-class PublishingAdmin(admin.ModelAdmin):
+class PublishingAdmin(WorkspaceAdmin):
     list_display = [
         "id",
         "project",

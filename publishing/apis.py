@@ -4,6 +4,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.throttling import EnqueueThrottle
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -34,6 +35,9 @@ class ProjectListCreateApi(WorkspaceScoped, generics.ListAPIView):
 
 
 class PublishingInitiateApi(APIView):
+    throttle_classes = [EnqueueThrottle]
+    throttle_scope = "publishing"
+
     @extend_schema(
         request=InitiateSerializer,
         responses={

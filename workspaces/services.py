@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 from django.db import IntegrityError, transaction
 
 from core.errors import ServiceError
@@ -33,3 +35,18 @@ def workspace_for_write(*, user, workspace_id=None):
     if workspace is None:
         raise ServiceError("No such workspace.", code="invalid", fields={"workspace": ["No such workspace."]})
     return workspace
+
+
+@contextmanager
+def within_quota(workspace, rows, *, limit, what):
+    """Hold the workspace while a new row is added, refused once `rows` (a queryset of the
+    workspace's rows) reaches `limit`: two racing creates cannot both take the last place."""
+    with transaction.atomic():
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+        if rows.count() >= limit:
+            raise ServiceError(
+                f"This workspace has reached its limit of {limit} {what}; delete some first.",
+                code="quota_exceeded",
+                fields={"workspace": [f"At most {limit} {what} per workspace."]},
+            )
+        yield

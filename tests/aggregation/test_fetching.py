@@ -121,7 +121,7 @@ def test_a_429_delays_the_fetch_by_retry_after_without_using_an_attempt(api, rem
     assert fetch.run_after.timestamp() - refused_at >= 1.9  # Retry-After: 2, not the time the test took
     assert ScheduledJobRegistry(queue=get_queue("content-aggregation")).count == 1
     source = Source.objects.get(pk=source_id)
-    host_key = ratelimit.limiter_key("content-aggregation", source.host)
+    host_key = ratelimit.limiter_key("content-aggregation", source.rate_key)
     assert (
         ratelimit.acquire(policy_for("content-aggregation").rate_limit, host_key, "probe") > 0
     )  # the whole host waits
@@ -148,7 +148,7 @@ def test_a_spent_rate_limit_budget_keeps_the_page_and_holds_back_the_host(
     fetch = fetch_now(api, source_id, run_worker_burst)
 
     assert fetch.status == "succeeded" and (fetch.pages, fetch.new_posts) == (1, 2)
-    host_key = ratelimit.limiter_key("content-aggregation", Source.objects.get(pk=source_id).host)
+    host_key = ratelimit.limiter_key("content-aggregation", Source.objects.get(pk=source_id).rate_key)
     assert ratelimit.acquire(policy_for("content-aggregation").rate_limit, host_key, "probe") > 200
 
 

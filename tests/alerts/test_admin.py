@@ -113,3 +113,25 @@ def test_a_channel_made_in_the_admin_is_checked_like_one_made_over_the_api(staff
     response = staff.post("/admin/alerts/channel/add/", form, follow=True)
     channel = Channel.objects.get()
     assert channel.config["secret"] and channel.config["secret"] in response.content.decode()  # shown once
+
+
+def test_a_staff_user_who_is_not_a_superuser_sees_only_their_workspaces(api, other_api, make_user):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from workspaces.models import Membership
+
+    mine = api.post("/api/v1/rules/", {"name": "mine-rule", "url": "http://127.0.0.1:9/", "expression": "h1"}).json()
+    theirs = other_api.post("/api/v1/rules/", {"name": "their-rule", "url": "http://127.0.0.1:9/", "expression": "h1"})
+    operator = make_user("helpdesk", is_staff=True)
+    operator.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["alerts", "workspaces"]))
+    Membership.objects.create(workspace_id=mine["workspace"], user=operator)
+    client = Client()
+    client.force_login(operator)
+
+    listing = client.get("/admin/alerts/rule/").content.decode()
+    assert "mine-rule" in listing and "their-rule" not in listing
+    other = client.get(f"/admin/alerts/rule/{theirs.json()['id']}/change/", follow=True)
+    assert "their-rule" not in other.content.decode()
+    workspaces = client.get("/admin/workspaces/workspace/").content.decode()
+    assert "bob" not in workspaces
