@@ -1,9 +1,9 @@
-# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks · make lint: ruff
+# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks · make lint: ruff · make fuzz: schemathesis
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv run test bench lint
+.PHONY: venv run test bench lint fuzz
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest $(ARGS)
+
+# schemathesis against the API's own schema: every phase, thousands of generated requests.
+fuzz: venv
+	FUZZ_EXAMPLES=30 FUZZ_PHASES=examples,fuzzing,coverage $(BIN)/python -m pytest -p no:cacheprovider -s tests/test_fuzz.py $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -57,6 +57,7 @@ class SourceDetailApi(WorkspaceScoped, generics.RetrieveDestroyAPIView):
 
 
 class SourceFetchApi(WorkspaceScoped, generics.GenericAPIView):
+    serializer_class = FetchRequestSerializer
     throttle_classes = [EnqueueThrottle]
     throttle_scope = "fetches"
 
@@ -194,6 +195,7 @@ class RemoteAccountDetailApi(generics.RetrieveDestroyAPIView):
 
 
 class PostActionApi(WorkspaceScoped, generics.GenericAPIView):
+    serializer_class = ActionRequestSerializer
     throttle_classes = [EnqueueThrottle]
     throttle_scope = "actions"
 

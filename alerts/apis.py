@@ -58,6 +58,7 @@ class RuleDetailApi(RuleScoped, generics.RetrieveDestroyAPIView):
 class RuleRunApi(RuleScoped, generics.GenericAPIView):
     """POST /rules/{id}/run: a test run, ahead of the scheduled ones. 202 {"run": id}."""
 
+    serializer_class = RunRequestSerializer
     throttle_classes = [EnqueueThrottle]
     throttle_scope = "runs"
 
@@ -148,6 +149,7 @@ class ChannelDetailApi(ChannelScoped, generics.RetrieveDestroyAPIView):
 
 
 class ChannelTestApi(ChannelScoped, generics.GenericAPIView):
+    serializer_class = StrictSerializer  # takes no fields
     throttle_classes = [EnqueueThrottle]
     throttle_scope = "channel-tests"
 

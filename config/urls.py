@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.decorators import api_view
@@ -47,20 +49,26 @@ urlpatterns = [
 ]
 
 
-def json_error_for_api(code, message, status):
-    """Django-level errors (unknown URL, crash) under /api/ answer in the API's error shape."""
-    from django.http import JsonResponse
-    from django.views import defaults
+def json_error_for_api(code, message, status, page):
+    """Django-level errors (a bad request, an unknown URL, a crash) answer in the API's error
+    shape under /api/, and with Django's own `page` elsewhere (the admin)."""
 
     def view(request, exception=None):
         if request.path.startswith("/api/"):
             return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
-        if status == 404:
-            return defaults.page_not_found(request, exception)
-        return defaults.server_error(request)
+        return page(request, exception)
 
     return view
 
 
-handler404 = json_error_for_api("not_found", "No such endpoint.", 404)
-handler500 = json_error_for_api("server_error", "Something went wrong on our side; it has been logged.", 500)
+handler400 = json_error_for_api(
+    "bad_request", "The request could not be read (too many fields, or a bad header).", 400, defaults.bad_request
+)
+handler403 = json_error_for_api("forbidden", "You may not do this.", 403, defaults.permission_denied)
+handler404 = json_error_for_api("not_found", "No such endpoint.", 404, defaults.page_not_found)
+handler500 = json_error_for_api(
+    "server_error",
+    "Something went wrong on our side; it has been logged.",
+    500,
+    lambda request, exception=None: defaults.server_error(request),
+)

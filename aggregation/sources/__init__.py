@@ -6,6 +6,7 @@ starts from, and how many pages it read.
 """
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 import nh3
 from django.utils.dateparse import parse_datetime
 
+from core import outbound
 from core.outbound import retry_after_seconds
 
 
@@ -90,6 +92,14 @@ def json_of(response):
         return response.json()
     except ValueError:
         raise SourceError(f"malformed JSON from {response.url}") from None
+
+
+def send_json(client, method, url, body, headers):
+    """A request in a user's name: through the guard like every outbound call (the address
+    checked and pinned, the answer capped), never redirected, where a token could follow."""
+    headers = {**headers, "Content-Type": "application/json"}
+    content = json.dumps(body).encode()
+    return outbound.request(client, method, url, headers=headers, content=content, follow_redirects=False)
 
 
 def module_for(platform):

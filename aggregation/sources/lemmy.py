@@ -6,7 +6,7 @@ page bound is reached.
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json
 
 
 def fetch(client, source, cursor, *, max_pages, page_size):
@@ -65,7 +65,6 @@ def act(client, base_url, token, *, action, status_id, text="", idempotency_key=
         url, body = f"{base}/api/v3/post/like", {"post_id": int(status_id), "score": 1}
     else:
         url, body = f"{base}/api/v3/comment", {"post_id": int(status_id), "content": text}
-    outbound.refuse_private(url)
-    answer = json_of(client.post(url, json=body, headers=headers))
+    answer = json_of(send_json(client, "POST", url, body, headers))
     made = answer.get("comment_view") or answer.get("post_view") or {}
     return str((made.get("comment") or made.get("post") or {}).get("id", ""))

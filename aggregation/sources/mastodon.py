@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json
 
 
 def endpoint(source):
@@ -131,7 +131,5 @@ def act(client, base_url, token, *, action, status_id, text="", idempotency_key=
         headers["Idempotency-Key"] = idempotency_key
     else:
         url, body = base + ACTION_PATHS[action].format(id=status_id), {}
-    outbound.refuse_private(url)
-    response = client.post(url, json=body, headers=headers)
-    answer = json_of(response)
+    answer = json_of(send_json(client, "POST", url, body, headers))
     return str(answer.get("id", "")) if isinstance(answer, dict) else ""

@@ -2,7 +2,7 @@
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json
 
 
 def endpoint(source):
@@ -67,13 +67,11 @@ def act(client, base_url, token, *, action, status_id, text="", idempotency_key=
     base, headers = base_url.rstrip("/"), {"Authorization": f"Bearer {token}"}
     if action == "like":
         url = f"{base}/api/v1/videos/{status_id}/rate"
-        outbound.refuse_private(url)
-        response = client.put(url, json={"rating": "like"}, headers=headers)
+        response = send_json(client, "PUT", url, {"rating": "like"}, headers)
         if response.status_code == 204:
             return ""
         json_of(response)
         return ""
     url = f"{base}/api/v1/videos/{status_id}/comment-threads"
-    outbound.refuse_private(url)
-    answer = json_of(client.post(url, json={"text": text}, headers=headers))
+    answer = json_of(send_json(client, "POST", url, {"text": text}, headers))
     return str((answer.get("comment") or {}).get("id", ""))
