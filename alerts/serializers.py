@@ -214,8 +214,12 @@ class ChannelSerializer(StrictSerializer, serializers.ModelSerializer):
                 return HttpUrlField(max_length=2000).run_validation(url)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"url": exc.detail}) from None
-        if channels.apprise_service(url) is None:
-            raise serializers.ValidationError(
-                {"url": ["Apprise cannot read this URL (see apprise's list of services)."]}
-            )
+        try:
+            channels.check_apprise_url(url)
+        except channels.ChannelRefused as exc:
+            raise serializers.ValidationError({"url": [str(exc)]}) from None
+        except outbound.FetchRefused as exc:
+            raise serializers.ValidationError({"url": [f"Refused: {exc}."]}) from None
+        except httpx.HTTPError:
+            pass  # a name that does not resolve today may tomorrow: each send checks again
         return url
