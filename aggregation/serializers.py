@@ -1,7 +1,7 @@
 from croniter import croniter
 from rest_framework import serializers
 
-from core.serializers import StrictIntegerField, StrictSerializer
+from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
@@ -10,6 +10,7 @@ TARGET_HELP = Source._meta.get_field("target").help_text
 
 class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
+    url = PublicUrlField(max_length=1000)
     host = serializers.CharField(read_only=True)
     poll_interval = StrictIntegerField(min_value=60, max_value=7 * 86400, required=False)
 
@@ -142,7 +143,7 @@ class NotificationQuerySerializer(serializers.Serializer):
 
 
 class RemoteAccountSerializer(StrictSerializer, serializers.ModelSerializer):
-    instance = serializers.URLField(write_only=True, max_length=500)
+    instance = PublicUrlField(write_only=True, max_length=500)
     access_token = serializers.CharField(write_only=True, max_length=500)
     workspace = serializers.IntegerField(source="workspace_id", required=False)
 

@@ -97,8 +97,9 @@ def check_apprise_url(url):
     unguarded = set() if isinstance(plugin, NotifyEmail) else raw_transports(type(plugin))
     if unguarded:
         raise ChannelRefused(
-            f"{service_name(plugin)} channels are not supported: apprise reaches them over "
-            f"{', '.join(sorted(unguarded))}, which cannot be guarded. Use an HTTP(S) or email service."
+            f"{service_name(plugin)} channels are not supported: apprise reaches them over a protocol of "
+            f"their own ({', '.join(sorted(unguarded))}), which cannot be pinned or capped like HTTP. "
+            "Use an HTTP(S) or email service."
         )
     for host, port in contacted_hosts(plugin):
         outbound.checked_addresses(host, port)

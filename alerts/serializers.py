@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from core import outbound
-from core.serializers import StrictIntegerField, StrictSerializer
+from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 
 from . import channels, extract
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -16,20 +16,8 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 
 
-class HttpUrlField(serializers.URLField):
-    """An http(s) URL whose host may be fetched (no private addresses, see core/outbound.py)."""
-
-    def to_internal_value(self, data):
-        url = super().to_internal_value(data)
-        if not url.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Only http:// and https:// URLs can be watched.")
-        try:
-            outbound.refuse_private(url)
-        except outbound.FetchRefused as exc:
-            raise serializers.ValidationError(f"Refused: {exc}.") from None
-        except httpx.HTTPError:
-            pass  # a name that does not resolve today may tomorrow: the runs will tell
-        return url
+# Rule URLs, webhook URLs: refused when they lead to a private address.
+HttpUrlField = PublicUrlField
 
 
 class RuleSerializer(StrictSerializer, serializers.ModelSerializer):

@@ -197,8 +197,13 @@ def checked_addresses(host, port):
     for address in addresses:
         if not address_allowed(address):
             verb = "is" if ip_literal(host) is not None else "resolves to"
-            raise FetchRefused(f"{host} {verb} a non-public address ({address})")
+            raise FetchRefused(f"{host} {verb} a non-public address ({described(address)})")
     return addresses
+
+
+def described(address):
+    carried = embedded_ipv4(ipaddress.ip_address(address.split("%")[0]))
+    return f"{address}, which leads to {carried}" if carried else address
 
 
 def default_port(scheme):
@@ -309,8 +314,8 @@ def request(
     origin = origin_of(url)
     for _ in range(REDIRECT_LIMIT + 1):
         target = resolve(url)
-        hop_headers = {**(headers or {}), **(origin_headers or {})} if origin_of(url) == origin else headers
-        response = read_capped(client, method, target, hop_headers, content, max_bytes)
+        sent_headers = hop_headers(headers, origin_headers if origin_of(url) == origin else None)
+        response = read_capped(client, method, target, sent_headers, content, max_bytes)
         # httpx calls every 3xx a redirect; a 304 Not Modified has no Location to follow.
         if not (follow_redirects and response.has_redirect_location):
             return response
@@ -320,8 +325,16 @@ def request(
     raise FetchRefused(f"more than {REDIRECT_LIMIT} redirects")
 
 
+def hop_headers(headers, origin_headers):
+    """Both sets merged, names compared without case: a rule's User-Agent replaces the browser's."""
+    merged = httpx.Headers(headers or {})
+    merged.update(origin_headers or {})
+    return merged
+
+
 def read_capped(client, method, target, headers, content, max_bytes):
-    headers = {**(headers or {}), "Host": target.host_header}
+    headers = httpx.Headers(headers or {})
+    headers["Host"] = target.host_header
     extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
     sent = client.build_request(method, target.pinned_url, headers=headers, content=content, extensions=extensions)
     streamed = client.send(sent, stream=True)
