@@ -109,9 +109,12 @@ def check_apprise_url(url):
 def contacted_hosts(plugin):
     """(host, port) pairs apprise will connect to, as apprise parsed them: an email channel's
     SMTP server, or the host of a service whose URL names one (json://, ntfy://, gotify://…).
-    Services at a fixed address (slack://, tgram://) name none: their host field is a token."""
+    Services at a fixed address (slack://, tgram://, ntfy's cloud mode) name none: their host
+    field is a token or a topic."""
     if isinstance(plugin, NotifyEmail):
         return [(plugin.smtp_host, plugin.port or 25)]
+    if getattr(plugin, "mode", None) == "cloud":
+        return []
     if "host" in plugin.template_tokens and plugin.host:
         return [(plugin.host.strip("[]"), plugin.port or (443 if plugin.secure else 80))]
     return []
@@ -167,8 +170,8 @@ def checked_plugin(url):
         plugin = check_apprise_url(url)
     except (ChannelRefused, outbound.FetchRefused) as exc:
         raise DeliveryFailed(f"refused: {exc}", permanent=True) from None
-    except httpx.HTTPError as exc:
-        raise DeliveryFailed(str(exc)) from None
+    except httpx.HTTPError:
+        plugin = apprise_plugin(url)  # unresolved: apprise's own attempt will say so, still guarded
     if hasattr(plugin, "socket_connect_timeout"):  # SMTP: our time limit, not apprise's 15 s
         plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, settings.OUTBOUND_TIMEOUT)
     return plugin

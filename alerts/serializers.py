@@ -16,13 +16,9 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 
 
-# Rule URLs, webhook URLs: refused when they lead to a private address.
-HttpUrlField = PublicUrlField
-
-
 class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
-    url = HttpUrlField(max_length=2000)
+    url = PublicUrlField(max_length=2000)
     ignore_patterns = serializers.ListField(child=serializers.CharField(max_length=500), max_length=20, required=False)
     headers = serializers.DictField(
         child=serializers.CharField(max_length=4000, allow_blank=True), write_only=True, required=False
@@ -199,7 +195,7 @@ class ChannelSerializer(StrictSerializer, serializers.ModelSerializer):
     def checked_url(kind, url):
         if kind == Channel.Kind.WEBHOOK:
             try:
-                return HttpUrlField(max_length=2000).run_validation(url)
+                return PublicUrlField(max_length=2000).run_validation(url)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"url": exc.detail}) from None
         try:

@@ -145,3 +145,18 @@ def test_a_closed_port_reads_as_unreachable_not_as_the_socket_error(api, run_wor
     channel = create_channel(api, f"json://{OUTSIDE_HOST}:{free_port()}/hook/closed").json()
     delivery = send_test(api, channel["id"], run_worker_burst)
     assert delivery.last_error == f"JSON: could not reach {OUTSIDE_HOST} (ConnectError)"
+
+
+def test_services_at_a_fixed_address_are_not_checked_on_their_tokens(api, private_refused):
+    """ntfy's cloud mode names a topic where other URLs name a host; slack:// names tokens."""
+    for url in ("ntfy://alerts-topic", "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#ops"):
+        assert create_channel(api, url).status_code == 201, url
+
+
+def test_a_name_that_does_not_resolve_is_retried_not_refused(
+    api, private_refused, run_worker_burst, fast_alert_policies
+):
+    channel = create_channel(api, "json://absent.hostile.test/hook").json()
+    delivery = send_test(api, channel["id"], run_worker_burst)
+    assert delivery.status == "queued" and delivery.attempts == 1  # its retry is scheduled
+    assert delivery.last_error == "JSON: could not reach absent.hostile.test (ConnectError)"
