@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from core.serializers import StrictIntegerField, StrictSerializer
+from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 from jobs import scheduling
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -12,6 +12,7 @@ MIN_POLL_INTERVAL = 60
 
 class SourceSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
+    url = PublicUrlField(max_length=1000)
     host = serializers.CharField(read_only=True)
     poll_interval = StrictIntegerField(min_value=MIN_POLL_INTERVAL, max_value=7 * 86400, required=False)
 
@@ -144,7 +145,7 @@ class NotificationQuerySerializer(serializers.Serializer):
 
 
 class RemoteAccountSerializer(StrictSerializer, serializers.ModelSerializer):
-    instance = serializers.URLField(write_only=True, max_length=500)
+    instance = PublicUrlField(write_only=True, max_length=500)
     access_token = serializers.CharField(write_only=True, max_length=500)
     workspace = serializers.IntegerField(source="workspace_id", required=False)
 

@@ -1,26 +1,59 @@
-"""Send a message to a channel: any apprise URL, or a webhook signed with the channel's secret.
+"""Send a message to a channel: any apprise URL we can guard, or a webhook signed with the channel's secret.
 
 Apprise speaks to Slack, Discord, email, ntfy, Telegram, JSON webhooks and about a hundred
 more. Our own signed webhook posts JSON with an HMAC-SHA256 signature over
 "<timestamp>.<body>" in X-Conveyor-Signature, so the receiver can tell it is us, and fresh.
+
+A channel URL is a user's choice of where our workers connect, so apprise is held to the
+same guard as every other outbound call (core/outbound.py), at save and again at send:
+
+- the hosts checked are the ones apprise itself will contact, read from apprise's own parse
+  of the URL (`json://x@169.254.169.254@example.com` goes to 169.254.169.254, and so is
+  checked as such), including an email channel's SMTP server (`?smtp=`);
+- apprise's HTTP goes through outbound.RequestsAdapter (pinned address, every redirect hop
+  checked, body capped), and every socket it opens during a send may only reach an allowed
+  address (outbound.sockets_checked: apprise's SMTP resolves the name again);
+- services apprise reaches over protocols of their own (IRC, syslog, MQTT, XMPP…) cannot be
+  pinned or capped: they are refused;
+- a failed delivery says what failed in our words: apprise's log carries the remote's answers,
+  which would turn channel tests into a scanner of whatever the remote can reach.
 """
 
+import contextvars
 import hashlib
 import hmac
 import json
-import logging
 import secrets
+import sys
 import time
-from urllib.parse import urlsplit
+from types import ModuleType
 
 import apprise
 import httpx
+import requests
+from apprise.plugins.email.base import NotifyEmail
+from django.conf import settings
 
 from core import outbound
 
-# Apprise schemes that post to a server the user names: checked like any outbound URL.
-# (Other schemes name a service: slack://, discord://, tgram://…)
-ENDPOINT_SCHEMES = {"json", "jsons", "xml", "xmls", "form", "forms"}
+# Network libraries apprise plugins use besides `requests` (guarded by our adapter) and smtplib
+# (email, guarded below): we can neither pin nor cap them, so their services are refused.
+RAW_TRANSPORTS = {
+    "apprise.utils.socket",
+    "dbus",
+    "gi",
+    "gntp",
+    "hid",
+    "paho",
+    "pika",
+    "proton",
+    "slixmpp",
+    "smpplib",
+    "socket",
+    "subprocess",
+    "syslog",
+    "win32api",
+}
 
 
 class DeliveryFailed(Exception):
@@ -29,16 +62,85 @@ class DeliveryFailed(Exception):
         self.permanent = permanent
 
 
+class ChannelRefused(Exception):
+    """This URL cannot be a channel (unreadable, unguardable, or aimed at a private address)."""
+
+
 def new_webhook_secret():
     return secrets.token_urlsafe(32)
 
 
+def apprise_plugin(url):
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+
+
 def apprise_service(url):
     """The service an apprise URL points at ("JSON", "Slack"…), or None if apprise cannot read it."""
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    plugin = apprise_plugin(url)
+    return None if plugin is None else service_name(plugin)
+
+
+def service_name(plugin):
+    return str(getattr(plugin, "service_name", "") or type(plugin).__name__)
+
+
+# --- what an apprise URL will reach ----------------------------------------------------------
+
+
+def check_apprise_url(url):
+    """The plugin apprise makes of `url`, once we know it can be guarded and every host it
+    will contact is allowed. Raise ChannelRefused (or FetchRefused) otherwise; a name that
+    does not resolve raises httpx.ConnectError (it may resolve later)."""
+    plugin = apprise_plugin(url)
     if plugin is None:
-        return None
-    return str(getattr(plugin, "service_name", "") or urlsplit(url).scheme)
+        raise ChannelRefused("Apprise cannot read this URL (see apprise's list of services).")
+    unguarded = set() if isinstance(plugin, NotifyEmail) else raw_transports(type(plugin))
+    if unguarded:
+        raise ChannelRefused(
+            f"{service_name(plugin)} channels are not supported: apprise reaches them over a protocol of "
+            f"their own ({', '.join(sorted(unguarded))}), which cannot be pinned or capped like HTTP. "
+            "Use an HTTP(S) or email service."
+        )
+    for host, port in contacted_hosts(plugin):
+        outbound.checked_addresses(host, port)
+    return plugin
+
+
+def contacted_hosts(plugin):
+    """(host, port) pairs apprise will connect to, as apprise parsed them: an email channel's
+    SMTP server, or the host of a service whose URL names one (json://, ntfy://, gotify://…).
+    Services at a fixed address (slack://, tgram://, ntfy's cloud mode) name none: their host
+    field is a token or a topic."""
+    if isinstance(plugin, NotifyEmail):
+        return [(plugin.smtp_host, plugin.port or 25)]
+    if getattr(plugin, "mode", None) == "cloud":
+        return []
+    if "host" in plugin.template_tokens and plugin.host:
+        return [(plugin.host.strip("[]"), plugin.port or (443 if plugin.secure else 80))]
+    return []
+
+
+def raw_transports(plugin_class):
+    """The non-HTTP network libraries used by the plugin's modules (its package and bases)."""
+    found = set()
+    for module in plugin_modules(plugin_class):
+        for value in vars(module).values():
+            name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+            if isinstance(name, str) and (name in RAW_TRANSPORTS or name.partition(".")[0] in RAW_TRANSPORTS):
+                found.add(name)
+    return found
+
+
+def plugin_modules(plugin_class):
+    names = {cls.__module__ for cls in plugin_class.__mro__ if cls.__module__.startswith("apprise.plugins.")}
+    # A plugin that is a package (irc/, nostr/) keeps its transport in a sibling module.
+    packages = {name.rpartition(".")[0] for name in names if name.count(".") >= 3}
+    return [
+        module for name, module in list(sys.modules.items()) if name in names or name.rpartition(".")[0] in packages
+    ]
+
+
+# --- sending -------------------------------------------------------------------------------------
 
 
 def send(channel, message):
@@ -50,26 +152,61 @@ def send(channel, message):
 
 
 def send_apprise(url, message):
-    if urlsplit(url).scheme.lower() in ENDPOINT_SCHEMES:
-        refuse_private_endpoint(url)
-    notifier = apprise.Apprise()
-    if not notifier.add(url):
-        raise DeliveryFailed("apprise cannot read this channel's URL", permanent=True)
-    with apprise.LogCapture(level=logging.WARNING) as problems:
-        delivered = notifier.notify(title=message["title"], body=message["body"])
-    if not delivered:
-        raise DeliveryFailed(problems.getvalue().strip() or "apprise could not deliver the message")
+    plugin = checked_plugin(url)
+    delivered, adapter = notify_guarded(plugin, message)
+    if delivered:
+        return
+    service = service_name(plugin)
+    if adapter.refusals:
+        raise DeliveryFailed(f"{service}: refused: {adapter.refusals[0]}", permanent=True)
+    if adapter.problems:
+        raise DeliveryFailed(f"{service}: {adapter.problems[-1]}")
+    raise DeliveryFailed(f"{service}: the message was not accepted (the server refused it or could not be reached)")
 
 
-def refuse_private_endpoint(url):
-    parts = urlsplit(url)
-    scheme = "https" if parts.scheme.endswith("s") else "http"
+def checked_plugin(url):
+    """The checked plugin, again at send: the URL's host may resolve elsewhere by now."""
     try:
-        outbound.refuse_private(f"{scheme}://{parts.netloc.rpartition('@')[2]}/")
-    except outbound.FetchRefused as exc:
-        raise DeliveryFailed(str(exc), permanent=True) from None
-    except httpx.HTTPError as exc:
-        raise DeliveryFailed(str(exc)) from None
+        plugin = check_apprise_url(url)
+    except (ChannelRefused, outbound.FetchRefused) as exc:
+        raise DeliveryFailed(f"refused: {exc}", permanent=True) from None
+    except httpx.HTTPError:
+        plugin = apprise_plugin(url)  # unresolved: apprise's own attempt will say so, still guarded
+    if hasattr(plugin, "socket_connect_timeout"):  # SMTP: our time limit, not apprise's 15 s
+        plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, settings.OUTBOUND_TIMEOUT)
+    return plugin
+
+
+def notify_guarded(plugin, message):
+    """Send with apprise's HTTP on our transport and its sockets checked. Returns (delivered,
+    adapter): the adapter lists what went wrong, in our words."""
+    install_requests_guard()
+    adapter = outbound.RequestsAdapter()
+    token = _transport.set(adapter)
+    try:
+        with outbound.sockets_checked(adapter.refusals.append):
+            delivered = plugin.notify(title=message["title"], body=message["body"])
+    finally:
+        _transport.reset(token)
+    return bool(delivered), adapter
+
+
+# apprise calls requests.post() and friends, each making its own Session: while a send runs in
+# this context (apprise copies it into its worker threads), every Session gets our adapter.
+_transport = contextvars.ContextVar("apprise_transport", default=None)
+
+
+def install_requests_guard():
+    original = requests.Session.get_adapter
+    if getattr(original, "conveyor_guard", False):
+        return
+
+    def get_adapter(session, url):
+        adapter = _transport.get()
+        return original(session, url) if adapter is None else adapter
+
+    get_adapter.conveyor_guard = True
+    requests.Session.get_adapter = get_adapter
 
 
 def signature(secret, timestamp, body):

@@ -70,7 +70,7 @@ def check_status(url, page):
 def fetch_http(url, headers):
     try:
         with outbound.new_client() as client:
-            response = outbound.get(client, url, headers=headers)
+            response = outbound.get(client, url, origin_headers=headers)
     except (outbound.FetchRefused, outbound.ResponseTooLarge) as exc:
         raise PermanentFetchError(str(exc)) from None
     except httpx.HTTPError as exc:
@@ -119,12 +119,12 @@ def fetch_headless(url, headers):
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    guard = GuardedRoutes()
+    guard = GuardedRoutes(url, headers)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=chromium_args())
             try:
-                context = browser.new_context(extra_http_headers=headers, service_workers="block")
+                context = browser.new_context(service_workers="block")
                 context.route("**/*", guard.answer)
                 context.route_web_socket("**/*", lambda socket: socket.close())
                 page = context.new_page()
@@ -163,9 +163,15 @@ class GuardedRoutes:
     Redirects are followed here, each hop checked, and the browser gets the final answer:
     Chromium follows a redirect it was handed without asking the route again, so passing
     a 3xx on would let it reach wherever the Location points.
+
+    The rule's headers (credentials, often) are added here, not by the browser, and only to
+    requests for the rule's own origin: not to the page's third-party scripts and images,
+    nor to a redirect hop elsewhere.
     """
 
-    def __init__(self):
+    def __init__(self, url="", headers=None):
+        self.origin = outbound.origin_of(url)
+        self.rule_headers = headers or {}
         self.client = outbound.new_client()
         self.refusals = []
         self.requests = []
@@ -182,6 +188,7 @@ class GuardedRoutes:
                 request.method,
                 request.url,
                 headers=forwarded_headers(request.headers),
+                origin_headers=self.rule_headers if outbound.origin_of(request.url) == self.origin else None,
                 content=request.post_data_buffer,
             )
         except outbound.FetchRefused as exc:

@@ -5,7 +5,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from core import outbound
-from core.serializers import StrictIntegerField, StrictSerializer
+from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 from jobs import scheduling
 
 from . import channels, extract
@@ -16,25 +16,9 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 
 
-class HttpUrlField(serializers.URLField):
-    """An http(s) URL whose host may be fetched (no private addresses, see core/outbound.py)."""
-
-    def to_internal_value(self, data):
-        url = super().to_internal_value(data)
-        if not url.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Only http:// and https:// URLs can be watched.")
-        try:
-            outbound.refuse_private(url)
-        except outbound.FetchRefused as exc:
-            raise serializers.ValidationError(f"Refused: {exc}.") from None
-        except httpx.HTTPError:
-            pass  # a name that does not resolve today may tomorrow: the runs will tell
-        return url
-
-
 class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
     workspace = serializers.IntegerField(source="workspace_id", required=False)
-    url = HttpUrlField(max_length=2000)
+    url = PublicUrlField(max_length=2000)
     ignore_patterns = serializers.ListField(child=serializers.CharField(max_length=500), max_length=20, required=False)
     headers = serializers.DictField(
         child=serializers.CharField(max_length=4000, allow_blank=True), write_only=True, required=False
@@ -214,11 +198,15 @@ class ChannelSerializer(StrictSerializer, serializers.ModelSerializer):
     def checked_url(kind, url):
         if kind == Channel.Kind.WEBHOOK:
             try:
-                return HttpUrlField(max_length=2000).run_validation(url)
+                return PublicUrlField(max_length=2000).run_validation(url)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"url": exc.detail}) from None
-        if channels.apprise_service(url) is None:
-            raise serializers.ValidationError(
-                {"url": ["Apprise cannot read this URL (see apprise's list of services)."]}
-            )
+        try:
+            channels.check_apprise_url(url)
+        except channels.ChannelRefused as exc:
+            raise serializers.ValidationError({"url": [str(exc)]}) from None
+        except outbound.FetchRefused as exc:
+            raise serializers.ValidationError({"url": [f"Refused: {exc}."]}) from None
+        except httpx.HTTPError:
+            pass  # a name that does not resolve today may tomorrow: each send checks again
         return url

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.outbound import origin_of
 from jobs import lifecycle, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.policies import policy_for
@@ -51,7 +52,11 @@ WATCHED_FIELDS = ("url", "fetch_mode", "extractor", "expression", "collapse_whit
 
 def rule_update(*, rule, **changes):
     """Apply changes and reschedule at once. Enabling a rule again forgets its error
-    streak; changing what it watches starts a new baseline (no alert for the edit)."""
+    streak; changing what it watches starts a new baseline (no alert for the edit). Moving
+    the URL to another origin drops the stored headers unless new ones come with it: they
+    are credentials for the old origin, and any member of the workspace may edit the URL."""
+    if "url" in changes and "headers" not in changes and origin_of(changes["url"]) != origin_of(rule.url):
+        changes["headers"] = {}
     if changes.get("enabled") and not rule.enabled:
         changes.update(consecutive_errors=0, error_alerted=False, last_error="")
     if any(name in changes and changes[name] != getattr(rule, name) for name in WATCHED_FIELDS):

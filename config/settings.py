@@ -345,6 +345,30 @@ for _network in OUTBOUND_ALLOWED_NETWORKS:
 OUTBOUND_TIMEOUT = env_float("OUTBOUND_TIMEOUT", 10)
 OUTBOUND_MAX_BYTES = env_int("OUTBOUND_MAX_BYTES", 5 * 1024 * 1024)
 
+# --- Outbound name resolution ----------------------------------------------------------------
+# Nameservers that resolve every outbound host ("IP" or "IP:PORT", IPv6 in brackets), instead of
+# the system's resolver and hosts file: a filtering resolver in production, a stand-in in tests.
+OUTBOUND_DNS_SERVERS = env_list("OUTBOUND_DNS_SERVERS", [])
+
+
+def _nameserver_problem(entry):
+    # Same reading as core.outbound.nameserver: "IP", "IP:PORT", "[IPv6]:PORT" or a bare IPv6.
+    if entry.startswith("["):
+        host, _, port = entry[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "not an IP address"
+    return None if not port or port.isdigit() else "not a port"
+
+
+for _server in OUTBOUND_DNS_SERVERS:
+    if _nameserver_problem(_server):
+        raise ImproperlyConfigured(f"OUTBOUND_DNS_SERVERS: {_server!r} is not IP or IP:PORT") from None
+
 # --- Aggregation ------------------------------------------------------------------------------
 # Pages one fetch follows at most (the rest waits for the next fetch), and posts per page.
 SOURCE_MAX_PAGES = env_int("SOURCE_MAX_PAGES", 5)

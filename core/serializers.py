@@ -1,6 +1,9 @@
 """Serializer pieces every app's API uses: nothing loosely typed reaches a queue."""
 
+import httpx
 from rest_framework import serializers
+
+from core import outbound
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -21,3 +24,20 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+class PublicUrlField(serializers.URLField):
+    """An http(s) URL our workers may fetch: its host must not resolve to a private address
+    (core/outbound.py). Each fetch checks again: DNS answers change."""
+
+    def to_internal_value(self, data):
+        url = super().to_internal_value(data)
+        if not url.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Only http:// and https:// URLs can be fetched.")
+        try:
+            outbound.refuse_private(url)
+        except outbound.FetchRefused as exc:
+            raise serializers.ValidationError(f"Refused: {exc}.") from None
+        except httpx.HTTPError:
+            pass  # a name that does not resolve today may tomorrow: the fetches will tell
+        return url

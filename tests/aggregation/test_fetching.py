@@ -273,8 +273,8 @@ def test_sources_and_posts_are_private_to_their_workspace(api, other_api, remote
 
 
 def test_private_addresses_are_refused_unless_allowed(api, remote, source_for, run_worker_burst, settings):
-    settings.ALLOW_PRIVATE_FETCH = False
-    source_id = source_for("mastodon", "public")
+    source_id = source_for("mastodon", "public")  # allowed when made: the tests open loopback
+    settings.ALLOW_PRIVATE_FETCH = False  # refused when saved too: tests/test_hostile_urls.py
     fetch = fetch_now(api, source_id, run_worker_burst)
     assert fetch.status == "failed" and "non-public address" in fetch.last_error
     assert remote.requests() == []

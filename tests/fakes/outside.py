@@ -1,7 +1,8 @@
 """The outside world of the alerts tests, as one real server process on loopback.
 
 - GET /page/<name>: a watched page whose body, status and content type the test sets
-  (POST /_fake/page); GET /redirect?to=URL answers 302 to that URL.
+  (POST /_fake/page); GET /redirect?to=URL answers 302 to that URL. A POST to either
+  answers the same (a notification endpoint that redirects or answers too much).
 - POST /hook/<name>: a webhook receiver (apprise's json:// and our signed webhooks) that
   records what it gets and can be told to fail its next N requests (POST /_fake/hook).
 - GET /_fake/requests: every request seen, with its time; POST /_fake/reset.
@@ -55,6 +56,9 @@ class Handler(FakeHandler):
             with world.lock:
                 return self.send_raw(200, json.dumps(world.requests).encode(), "application/json")
         self.record()
+        self.serve(parts)
+
+    def serve(self, parts):
         if parts.path == "/redirect":
             return self.send_raw(302, b"", "text/plain", {"Location": parse_qs(parts.query)["to"][0]})
         if parts.path.startswith("/page/"):
@@ -79,7 +83,7 @@ class Handler(FakeHandler):
         self.record(body)
         if path.startswith("/hook/"):
             return self.hook(path.removeprefix("/hook/"))
-        self.send_raw(404, b"not found", "text/plain")
+        self.serve(urlsplit(self.path))  # a JSON endpoint that redirects, or answers a set page
 
     def hook(self, name):
         with world.lock:
