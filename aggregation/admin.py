@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
+from core.admin import URL_FIELDS, GuardedUrlForm, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -9,6 +9,7 @@ from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscripti
 
 @admin.register(Source)
 class SourceAdmin(ServiceAdmin):
+    form = GuardedUrlForm
     formfield_overrides = URL_FIELDS
     list_display = [
         "name",

@@ -4,7 +4,7 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
-from core.admin import URL_FIELDS, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
+from core.admin import URL_FIELDS, GuardedUrlForm, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
 
 from . import services
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -28,6 +28,7 @@ def run_title(run):
 
 @admin.register(Rule)
 class RuleAdmin(ServiceAdmin):
+    form = GuardedUrlForm
     formfield_overrides = URL_FIELDS
     list_display = [
         "name",

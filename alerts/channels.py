@@ -35,6 +35,7 @@ from apprise.plugins.email.base import NotifyEmail
 from django.conf import settings
 
 from core import outbound
+from core.errors import ExplainedError
 
 # Network libraries apprise plugins use besides `requests` (guarded by our adapter) and smtplib
 # (email, guarded below): we can neither pin nor cap them, so their services are refused.
@@ -56,7 +57,7 @@ RAW_TRANSPORTS = {
 }
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(ExplainedError):
     def __init__(self, message, *, permanent=False):
         super().__init__(message)
         self.permanent = permanent

@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 
 from core import outbound
+from core.errors import ExplainedError
 
 # Statuses worth retrying: the page may well answer next time.
 TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -29,7 +30,7 @@ class PermanentFetchError(Exception):
     """Retrying will not help: the URL is refused, gone, or the setup lacks Chromium."""
 
 
-class TransientFetchError(Exception):
+class TransientFetchError(ExplainedError):
     """The page may answer next time (5xx, 429, timeouts). `wait`: the seconds a 429's
     Retry-After asked for, during which its whole domain is left alone."""
 

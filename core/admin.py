@@ -1,11 +1,24 @@
 """Admin pieces every app uses: read-only record pages and per-row enqueue actions."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from rest_framework import serializers
 
 from workspaces.services import workspaces_of
 
 from .errors import QueueUnavailable, ServiceError
+from .serializers import PublicUrlField
+
+
+class GuardedUrlForm(forms.ModelForm):
+    """An admin form whose `url` meets the same guard as the API's (no private addresses)."""
+
+    def clean_url(self):
+        try:
+            return PublicUrlField().run_validation(self.cleaned_data["url"])
+        except serializers.ValidationError as exc:
+            raise forms.ValidationError(exc.detail) from None
 
 
 class WorkspaceAdmin(admin.ModelAdmin):

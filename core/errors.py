@@ -16,6 +16,10 @@ class QueueUnavailable(Exception):
     """Redis cannot be reached: nothing was enqueued and nothing was written."""
 
 
+class ExplainedError(Exception):
+    """An error whose message says what failed in our own words: stored on a row as it is."""
+
+
 class ServiceError(Exception):
     """A service refused a request; the message is safe to show to the user."""
 

@@ -152,6 +152,9 @@ def lookup(host, port):
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    except UnicodeError:
+        # A label over 63 characters, or one IDNA cannot encode: no such host can exist.
+        raise FetchRefused(f"{host[:100]!r} is not a valid host name") from None
     return [info[4][0] for info in infos]
 
 

@@ -31,7 +31,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from core.errors import ServiceError
+from core.errors import ExplainedError, ServiceError
 
 from . import reconciler
 from .connection import ensure_available, get_redis
@@ -263,6 +263,9 @@ def wait(kind, row, job_id, seconds, **changes):
 
 
 def describe(exc):
+    """What an error is, for the row: in our words when it has them, else its type and text."""
+    if isinstance(exc, ExplainedError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 

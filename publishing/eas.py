@@ -17,6 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.errors import ExplainedError
+
 log = logging.getLogger("conveyor.publishing.eas")
 
 FINAL_STATUSES = {"FINISHED", "ERRORED", "CANCELED"}
@@ -25,7 +27,7 @@ SUBMISSION_URL = re.compile(r"/submissions/([0-9a-fA-F-]{36})")
 ERROR_TAIL = 2000
 
 
-class EasCommandError(Exception):
+class EasCommandError(ExplainedError):
     """The CLI crashed, timed out or printed something we cannot read: worth retrying."""
 
 

@@ -42,10 +42,10 @@ def staff_client(make_user, username="ops"):
     return client
 
 
-def admin_change(staff_client, url, **changes):
+def admin_change(staff_client, page, /, **changes):
     """Post an admin change form as an operator would: every field as the page shows it,
     `changes` typed over them. Returns the response (302 when saved)."""
-    form = staff_client.get(url).context["adminform"].form
+    form = staff_client.get(page).context["adminform"].form
     data = {}
     for name in form.fields:
         value = changes.get(name, form[name].value())
@@ -53,4 +53,4 @@ def admin_change(staff_client, url, **changes):
             data[name] = "on"
         elif value not in (False, None):
             data[name] = value
-    return staff_client.post(url, data)
+    return staff_client.post(page, data)

@@ -15,10 +15,11 @@ import nh3
 from django.utils.dateparse import parse_datetime
 
 from core import outbound
+from core.errors import ExplainedError
 from core.outbound import retry_after_seconds
 
 
-class SourceError(Exception):
+class SourceError(ExplainedError):
     """The remote answered badly (5xx, malformed body): worth retrying."""
 
 

@@ -135,3 +135,13 @@ def test_a_staff_user_who_is_not_a_superuser_sees_only_their_workspaces(api, oth
     assert "their-rule" not in other.content.decode()
     workspaces = client.get("/admin/workspaces/workspace/").content.decode()
     assert "bob" not in workspaces
+
+
+def test_a_rule_url_typed_in_the_admin_meets_the_guard(staff, outside, rule_for, settings):
+    rule = rule_for(outside.set_page("guarded", page_with_price("$ 1")))
+    settings.ALLOW_PRIVATE_FETCH = False
+
+    response = admin_change(staff, f"/admin/alerts/rule/{rule['id']}/change/", url="http://169.254.169.254/latest/")
+
+    assert response.status_code == 200 and "non-public" in response.content.decode()
+    assert Rule.objects.get(pk=rule["id"]).url == rule["url"]
