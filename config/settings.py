@@ -348,6 +348,12 @@ RULE_SNAPSHOTS_KEPT = env_int("RULE_SNAPSHOTS_KEPT", 100)
 # Headless mode: the Chromium binary (found on PATH when unset) and the page load timeout.
 CHROMIUM_PATH = env_str("CHROMIUM_PATH", "")
 HEADLESS_TIMEOUT = env_float("HEADLESS_TIMEOUT", 30)
+# Extraction runs in a helper process (alerts/extract.py): over any of these, the run fails
+# at once with an error naming the limit. Seconds (wall clock and CPU), megabytes of memory,
+# characters of extracted text.
+EXTRACT_TIMEOUT = env_float("EXTRACT_TIMEOUT", 5)
+EXTRACT_MAX_MEMORY_MB = env_int("EXTRACT_MAX_MEMORY_MB", 512)
+EXTRACT_MAX_TEXT = env_int("EXTRACT_MAX_TEXT", 1_000_000)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
