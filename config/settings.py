@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     # Before django_rq: jobs' rqworker, rqworker-pool and rqscheduler fill in the platform's defaults.
     "core",
     "jobs",
@@ -291,6 +292,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs pages load Swagger UI and ReDoc from our static files, pinned in requirements.txt.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from validator.swagger.io either.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Several models have a status: one enum name each in the schema.
     "ENUM_NAME_OVERRIDES": {
         "PublishingStatusEnum": "publishing.models.Publishing.Status",
