@@ -377,3 +377,21 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- Production: HTTPS, cookies, HSTS, the proxy in front (README "Production") ---------------
+# `manage.py check --deploy` is clean with the variables README.md documents. Cookies and
+# the redirect default to on when SITE_URL is https, off for `make run` on plain http.
+_SITE_IS_HTTPS = SITE_URL.startswith("https://")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _SITE_IS_HTTPS)
+# Load balancers and supervisors probe /health over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _SITE_IS_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _SITE_IS_HTTPS)
+# Off by default: once a browser has seen it, the site cannot go back to http for that long.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that sets X-Forwarded-Proto itself and strips the client's: otherwise
+# any client could claim https.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
