@@ -322,6 +322,13 @@ EAS_COMMAND_TIMEOUT = env_int("EAS_COMMAND_TIMEOUT", 300)
 EAS_POLL_INTERVAL = env_float("EAS_POLL_INTERVAL", 30)
 # A build that is not finished after this long is failed.
 EAS_BUILD_DEADLINE = env_int("EAS_BUILD_DEADLINE", 3 * 3600)
+# `eas` runs in the project's own source (publishing/checkout.py): a git repository fetched
+# per use (time and size limits below), or a directory under EAS_PROJECTS_ROOT (unset: off).
+EAS_PROJECTS_ROOT = env_str("EAS_PROJECTS_ROOT", "")
+EAS_CHECKOUT_TIMEOUT = env_float("EAS_CHECKOUT_TIMEOUT", 300)
+EAS_CHECKOUT_MAX_BYTES = env_int("EAS_CHECKOUT_MAX_BYTES", 500 * 1024 * 1024)
+# Tests only: repositories over plain http (their git server listens on loopback).
+EAS_GIT_ALLOW_HTTP = env_bool("EAS_GIT_ALLOW_HTTP", False)
 
 # --- Outbound fetches ----------------------------------------------------------------------
 # Off: URLs resolving to loopback, private, link-local (cloud metadata) addresses are refused.

@@ -202,6 +202,26 @@ def read_exactly(fd, selector, size, deadline):
     return b"".join(chunks)
 
 
+# --- a command under rlimits ------------------------------------------------------------------
+
+# Set the limits, then become the command: no preexec_fn (unsafe in a process with threads,
+# as workers are), and the command's own children inherit them.
+RLIMIT_SHIM = (
+    "import os, resource, sys\n"
+    "for name, value in zip(sys.argv[1:4], sys.argv[4:7]):\n"
+    "    if value != '-':\n"
+    "        resource.setrlimit(getattr(resource, name), (int(value), int(value)))\n"
+    "os.execvp(sys.argv[7], sys.argv[7:])\n"
+)
+
+
+def with_rlimits(argv, *, file_bytes=None, memory_bytes=None, cpu_seconds=None):
+    """`argv` to run under RLIMIT_FSIZE, RLIMIT_AS and RLIMIT_CPU (None: unchanged)."""
+    names = ["RLIMIT_FSIZE", "RLIMIT_AS", "RLIMIT_CPU"]
+    values = ["-" if value is None else str(value) for value in (file_bytes, memory_bytes, cpu_seconds)]
+    return [sys.executable, "-c", RLIMIT_SHIM, *names, *values, *argv]
+
+
 # --- inside the helper ---------------------------------------------------------------------
 
 
