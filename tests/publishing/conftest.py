@@ -40,7 +40,14 @@ class GitServer:
             git(work, "commit", "-q", "-m", "on the branch")
             git(work, "checkout", "-q", "main")
         git(self.root, "clone", "-q", "--bare", str(work), f"{name}.git")
+        # As GitHub and GitLab do: a commit can be fetched by its id.
+        git(self.root / f"{name}.git", "config", "uploadpack.allowAnySHA1InWant", "true")
         return f"{self.url}/{name}.git"
+
+    def commit_of(self, name, ref="HEAD"):
+        return subprocess.run(
+            ["git", "rev-parse", ref], cwd=self.root / f"{name}.git", check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     def stop(self):
         stop_process(self.process)

@@ -42,10 +42,13 @@ def test_a_repository_is_checked_out_at_its_ref_and_removed_afterwards(git_serve
         assert not (path / "BRANCH").exists(), "no ref: the repository's default branch"
 
 
-def test_a_tag_can_be_the_ref(git_server, git_http_allowed):
-    url = git_server.repository("tagged", {"app.json": APP_JSON}, tag="v1.0")
+def test_a_tag_or_a_commit_can_be_the_ref(git_server, git_http_allowed):
+    url = git_server.repository("tagged", {"app.json": APP_JSON}, tag="v1.0", branch="next")
     with eas.project_checkout(project(repository_url=url, repository_ref="v1.0")) as path:
-        assert (path / "app.json").exists()
+        assert (path / "app.json").exists() and not (path / "BRANCH").exists()
+    commit = git_server.commit_of("tagged", "next")
+    with eas.project_checkout(project(repository_url=url, repository_ref=commit)) as path:
+        assert (path / "BRANCH").read_text() == "next"
 
 
 def test_a_symlink_in_the_repository_is_checked_out_as_a_plain_file(git_server, git_http_allowed):
