@@ -108,11 +108,18 @@ SETTLE_TIMEOUT_MS = 5000
 # Defence in depth: anything the browser would fetch itself, past our routes (a WebSocket,
 # a prefetch), goes to a proxy that is not there, loopback included.
 SEALED_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+# WebRTC sends UDP (STUN, TURN, peer checks) past the proxy and our routes, to any address a
+# page names. This policy allows only UDP that goes through the proxy, and no proxy carries
+# UDP: so none (tests/alerts/test_headless.py: without it, STUN reaches a loopback listener).
+NO_WEBRTC_UDP = [
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--force-webrtc-ip-handling-policy",
+]
 
 
 def chromium_args():
     # Chromium refuses to start as root with its sandbox on (containers, CI).
-    return SEALED_NETWORK + (["--no-sandbox"] if os.geteuid() == 0 else [])
+    return SEALED_NETWORK + NO_WEBRTC_UDP + (["--no-sandbox"] if os.geteuid() == 0 else [])
 
 
 def fetch_headless(url, headers):

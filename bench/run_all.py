@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import alerts, api_latency, ingest, latency, throughput  # noqa: E402
+from bench import alerts, api_latency, extract, ingest, latency, throughput  # noqa: E402
 from bench.common import bench_environment, django_setup  # noqa: E402
 from bench.tasks import client  # noqa: E402
 
@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("API", api_latency),
     ("ingest", ingest),
     ("alerts", alerts),
+    ("extract", extract),
 ]
 
 

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     # Before django_rq: jobs' rqworker, rqworker-pool and rqscheduler fill in the platform's defaults.
     "core",
     "jobs",
@@ -299,6 +300,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs pages load Swagger UI and ReDoc from our static files, pinned in requirements.txt.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from validator.swagger.io either.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Several models have a status: one enum name each in the schema.
     "ENUM_NAME_OVERRIDES": {
         "PublishingStatusEnum": "publishing.models.Publishing.Status",
@@ -331,6 +338,13 @@ EAS_BUILD_DEADLINE = env_int("EAS_BUILD_DEADLINE", 3 * 3600)
 # A publishing's credentials are forgotten when it succeeds, and this long after it fails
 # (until then an operator may Retry it).
 PUBLISHING_FAILED_CREDENTIALS_TTL = env_int("PUBLISHING_FAILED_CREDENTIALS_TTL", 86400)
+# `eas` runs in the project's own source (publishing/checkout.py): a git repository fetched
+# per use (time and size limits below), or a directory under EAS_PROJECTS_ROOT (unset: off).
+EAS_PROJECTS_ROOT = env_str("EAS_PROJECTS_ROOT", "")
+EAS_CHECKOUT_TIMEOUT = env_float("EAS_CHECKOUT_TIMEOUT", 300)
+EAS_CHECKOUT_MAX_BYTES = env_int("EAS_CHECKOUT_MAX_BYTES", 500 * 1024 * 1024)
+# Tests only: repositories over plain http (their git server listens on loopback).
+EAS_GIT_ALLOW_HTTP = env_bool("EAS_GIT_ALLOW_HTTP", False)
 
 # --- Outbound fetches ----------------------------------------------------------------------
 # Off: URLs resolving to loopback, private, link-local (cloud metadata) addresses are refused.
@@ -391,6 +405,12 @@ RULE_SNAPSHOTS_KEPT = env_int("RULE_SNAPSHOTS_KEPT", 100)
 # Headless mode: the Chromium binary (found on PATH when unset) and the page load timeout.
 CHROMIUM_PATH = env_str("CHROMIUM_PATH", "")
 HEADLESS_TIMEOUT = env_float("HEADLESS_TIMEOUT", 30)
+# Extraction runs in a helper process (alerts/extract.py): over any of these, the run fails
+# at once with an error naming the limit. Seconds (wall clock and CPU), megabytes of memory,
+# characters of extracted text.
+EXTRACT_TIMEOUT = env_float("EXTRACT_TIMEOUT", 5)
+EXTRACT_MAX_MEMORY_MB = env_int("EXTRACT_MAX_MEMORY_MB", 512)
+EXTRACT_MAX_TEXT = env_int("EXTRACT_MAX_TEXT", 1_000_000)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -407,3 +427,21 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- Production: HTTPS, cookies, HSTS, the proxy in front (README "Production") ---------------
+# `manage.py check --deploy` is clean with the variables README.md documents. Cookies and
+# the redirect default to on when SITE_URL is https, off for `make run` on plain http.
+_SITE_IS_HTTPS = SITE_URL.startswith("https://")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _SITE_IS_HTTPS)
+# Load balancers and supervisors probe /health over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _SITE_IS_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _SITE_IS_HTTPS)
+# Off by default: once a browser has seen it, the site cannot go back to http for that long.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that sets X-Forwarded-Proto itself and strips the client's: otherwise
+# any client could claim https.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

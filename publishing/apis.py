@@ -26,10 +26,12 @@ class ProjectListCreateApi(WorkspaceScoped, generics.ListAPIView):
     def post(self, request):
         data = ProjectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        source = {name: data.validated_data.get(name, "") for name in ("repository_url", "repository_ref", "directory")}
         project = services.project_create(
             user=request.user,
             name=data.validated_data["name"],
             workspace_id=data.validated_data.get("workspace_id"),
+            **source,
         )
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 

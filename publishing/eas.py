@@ -1,8 +1,13 @@
 """A client for the Expo EAS CLI (`EAS_CLI`, default `eas`).
 
-Secrets reach the CLI only through the child's environment (EXPO_TOKEN) or files in a
-private temporary directory, never its arguments, and are scrubbed from any error text
-that is stored or logged.
+The CLI is someone else's code running on a user's project: it gets an allow-listed
+environment (PATH, locale, a private HOME, EXPO_TOKEN and the App Store Connect values),
+nothing of Conveyor's own (SECRET_KEY, FIELD_ENCRYPTION_KEY, DATABASE_URL, REDIS_URL…),
+and runs in the project's own source tree (`project_checkout`), never in Conveyor's.
+
+Secrets reach the CLI only through that environment or files in a private temporary
+directory, never its arguments, and are scrubbed from any error text that is stored or
+logged.
 """
 
 import json
@@ -18,6 +23,8 @@ from pathlib import Path
 from django.conf import settings
 
 from core.errors import ExplainedError
+
+from . import checkout
 
 log = logging.getLogger("conveyor.publishing.eas")
 
@@ -53,11 +60,31 @@ def scrub(text, credentials):
     return text
 
 
+# `eas` runs in the project's source tree: a fresh checkout of its repository (removed on
+# exit) or its directory under EAS_PROJECTS_ROOT. The publishing services call this.
+project_checkout = checkout.project_checkout
+SourceRefused = checkout.SourceRefused
+CheckoutFailed = checkout.CheckoutFailed
+
+
+def inherited_environment():
+    """What the CLI may take from ours: the PATH to find node, and the locale."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in ("PATH", "LANG", "LANGUAGE") or name.startswith("LC_")
+    }
+
+
 @contextmanager
 def child_environment(credentials):
-    """The environment of one CLI call: ours, plus the token and key files it needs."""
-    env = {**os.environ, "EXPO_TOKEN": credentials.expo_token, "EAS_NO_VCS": "1", "CI": "1"}
+    """(environment, private directory) of one CLI call: the allow-listed variables, a
+    private HOME, the token and the key file it needs; the directory is removed after."""
     with tempfile.TemporaryDirectory(prefix="conveyor-eas-") as private_dir:
+        home = Path(private_dir) / "home"
+        home.mkdir()
+        env = {**inherited_environment(), "HOME": str(home), "EXPO_TOKEN": credentials.expo_token}
+        env.update(EAS_NO_VCS="1", CI="1")  # no git needed in the project; never prompt
         if credentials.asc_api_key:
             key_path = Path(private_dir) / "asc-api-key.p8"
             key_path.write_text(credentials.asc_api_key)
@@ -67,18 +94,22 @@ def child_environment(credentials):
                 EXPO_ASC_KEY_ID=credentials.asc_key_id,
                 EXPO_ASC_ISSUER_ID=credentials.asc_issuer_id,
             )
-        yield env
+        yield env, Path(private_dir)
 
 
 def run(args, credentials, cwd=None):
-    """Run `eas ARGS` and return its stdout; raise EasCommandError on any failure."""
+    """Run `eas ARGS` in `cwd` (the project's checkout) and return its stdout; raise
+    EasCommandError on any failure. Without a `cwd`, it runs in an empty private
+    directory: never in the worker's own (Conveyor's checkout, with var/ and its keys)."""
     command = [settings.EAS_CLI, *args]
-    with child_environment(credentials) as env:
+    with child_environment(credentials) as (env, private_dir):
+        workdir = private_dir / "empty"
+        workdir.mkdir()
         try:
             completed = subprocess.run(
                 command,
                 env=env,
-                cwd=cwd,
+                cwd=cwd or workdir,
                 capture_output=True,
                 text=True,
                 timeout=settings.EAS_COMMAND_TIMEOUT,
@@ -101,10 +132,10 @@ def parse_json(stdout, what, credentials):
         raise EasCommandError(f"{what} printed no JSON: {scrub(stdout[-ERROR_TAIL:], credentials)}") from None
 
 
-def start_build(*, platform, profile, credentials):
-    """Start EAS builds without waiting; return the builds the CLI reports (one per platform)."""
+def start_build(*, platform, profile, credentials, cwd=None):
+    """Start EAS builds in `cwd` without waiting; return the builds the CLI reports (one per platform)."""
     args = ["build", "-p", platform, "-e", profile, "--non-interactive", "--no-wait", "--json"]
-    builds = parse_json(run(args, credentials), "eas build", credentials)
+    builds = parse_json(run(args, credentials, cwd), "eas build", credentials)
     if isinstance(builds, dict):
         builds = [builds]
     if not builds or not all(isinstance(build, dict) and build.get("id") for build in builds):
@@ -112,15 +143,15 @@ def start_build(*, platform, profile, credentials):
     return builds
 
 
-def view_build(*, build_id, credentials):
-    build = parse_json(run(["build:view", build_id, "--json"], credentials), "eas build:view", credentials)
+def view_build(*, build_id, credentials, cwd=None):
+    build = parse_json(run(["build:view", build_id, "--json"], credentials, cwd), "eas build:view", credentials)
     if not isinstance(build, dict) or "status" not in build:
         raise EasCommandError("eas build:view printed no build status")
     return build
 
 
-def submit(*, platform, build_id, credentials):
+def submit(*, platform, build_id, credentials, cwd=None):
     """Submit a finished build to its store; return the submission id (or "" if not printed)."""
-    stdout = run(["submit", "-p", platform, "--id", build_id, "--non-interactive"], credentials)
+    stdout = run(["submit", "-p", platform, "--id", build_id, "--non-interactive"], credentials, cwd)
     match = SUBMISSION_URL.search(stdout)
     return match.group(1) if match else ""

@@ -8,11 +8,22 @@ from workspaces.models import Workspace
 class Project(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
+    # Where `eas` runs (publishing/checkout.py): a git repository at a ref, or a directory.
+    repository_url = models.CharField(max_length=500, blank=True, help_text="An https git URL, fetched per use.")
+    repository_ref = models.CharField(
+        max_length=200, blank=True, help_text="Branch, tag or commit; empty: the repository's default branch."
+    )
+    directory = models.CharField(max_length=500, blank=True, help_text="A directory under EAS_PROJECTS_ROOT.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name", "id"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="project_name_unique_in_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="project_name_unique_in_workspace"),
+            models.CheckConstraint(
+                condition=models.Q(repository_url="") | models.Q(directory=""), name="project_one_source"
+            ),
+        ]
 
     def __str__(self):
         return self.name

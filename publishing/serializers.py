@@ -2,16 +2,45 @@ from rest_framework import serializers
 
 from core.serializers import StrictSerializer
 
+from . import checkout
 from .models import Project, Publishing
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+def checked(check, value):
+    """`value` if `check(value)` passes; its SourceRefused as the field's 400 otherwise."""
+    try:
+        check(value)
+    except checkout.SourceRefused as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value
+
+
+class ProjectSerializer(StrictSerializer, serializers.ModelSerializer):
+    """A project and where `eas` runs for it: a repository_url (and repository_ref), or a
+    directory under EAS_PROJECTS_ROOT."""
+
     workspace = serializers.IntegerField(source="workspace_id", required=False)
 
     class Meta:
         model = Project
-        fields = ["id", "name", "workspace", "created_at"]
+        fields = ["id", "name", "workspace", "repository_url", "repository_ref", "directory", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+    def validate_repository_url(self, value):
+        return checked(checkout.check_repository_address, value) if value else value
+
+    def validate_repository_ref(self, value):
+        return checked(checkout.check_ref, value)
+
+    def validate_directory(self, value):
+        return checked(checkout.directory_under_root, value) if value else value
+
+    def validate(self, data):
+        if data.get("repository_url") and data.get("directory"):
+            raise serializers.ValidationError({"directory": ["Give a repository_url or a directory, not both."]})
+        if data.get("repository_ref") and not data.get("repository_url"):
+            raise serializers.ValidationError({"repository_ref": ["A ref needs a repository_url."]})
+        return data
 
 
 class CredentialsSerializer(serializers.Serializer):

@@ -28,11 +28,12 @@ QUEUE = "publishing-builds"
 PROGRESS = {"NEW": 10, "IN_QUEUE": 20, "IN_PROGRESS": 50, "PENDING_CANCEL": 50, "FINISHED": 80}
 
 
-def project_create(*, user, name, workspace_id=None):
+def project_create(*, user, name, workspace_id=None, repository_url="", repository_ref="", directory=""):
     workspace = workspace_for_write(user=user, workspace_id=workspace_id)
     if Project.objects.filter(workspace=workspace, name=name).exists():
         raise ServiceError("A project with this name exists.", fields={"name": ["A project with this name exists."]})
-    return Project.objects.create(workspace=workspace, name=name)
+    source = {"repository_url": repository_url, "repository_ref": repository_ref, "directory": directory}
+    return Project.objects.create(workspace=workspace, name=name, **source)
 
 
 def publishing_initiate(*, user, project_id, platform, profile, credentials):

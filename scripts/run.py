@@ -199,7 +199,7 @@ def print_addresses(port):
         ("admin", "/admin/"),
         ("queue dashboard", "/django-rq/"),
         ("API", "/api/v1/"),
-        ("API docs", "/api/schema/swagger-ui/"),
+        ("API docs", "/api/docs/ (ReDoc: /api/redoc/)"),
         ("health", "/health"),
     ]:
         log.info("%-16s %s%s", what, base, path)

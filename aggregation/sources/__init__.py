@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import nh3
 from django.utils.dateparse import parse_datetime
@@ -63,6 +64,28 @@ def sanitized(raw_html):
     raw_html = raw_html or ""
     text = html.unescape(nh3.clean(re.sub(r"<(br|/p)\b[^>]*>", "\n", raw_html, flags=re.I), tags=set()))
     return nh3.clean(raw_html), re.sub(r"[ \t]+", " ", text).strip()
+
+
+# Post.url and Post.author_url hold at most this many characters.
+MAX_URL_LENGTH = 1000
+
+
+def web_url(value):
+    """`value` if it is an absolute http(s) URL, else "". A remote's answer is as untrusted
+    as its posts: a `javascript:` or `data:` link stored as a post's URL would run in the
+    page of whoever opens it."""
+    value = (value or "").strip() if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or len(value) > MAX_URL_LENGTH:
+        return ""
+    return value
+
+
+def web_urls(values):
+    return [url for url in map(web_url, values) if url]
 
 
 def parse_time(value):

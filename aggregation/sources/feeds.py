@@ -7,7 +7,7 @@ import feedparser
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, check_response, sanitized
+from . import FetchResult, NormalizedPost, SourceError, check_response, sanitized, web_url, web_urls
 
 
 def fetch(client, source, cursor, *, max_pages, page_size):
@@ -41,13 +41,13 @@ def normalize(entry):
     content_html, content_text = sanitized(body)
     return NormalizedPost(
         remote_id=(entry.get("id") or entry.get("link") or "")[:300],
-        url=entry.get("link", ""),
+        url=web_url(entry.get("link")),
         author_name=entry.get("author", ""),
         title=(entry.get("title") or "")[:500],
         content_html=content_html,
         content_text=content_text,
         published_at=time_of(entry.get("published_parsed") or entry.get("updated_parsed")),
-        media=[link["href"] for link in entry.get("enclosures", []) if link.get("href")],
+        media=web_urls(link.get("href") for link in entry.get("enclosures", [])),
     )
 
 

@@ -6,7 +6,7 @@ page bound is reached.
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json, web_url, web_urls
 
 
 def fetch(client, source, cursor, *, max_pages, page_size):
@@ -37,17 +37,17 @@ def normalize(view):
     post, creator, counts = view["post"], view.get("creator") or {}, view.get("counts") or {}
     body = post.get("body") or ""
     content_html, content_text = sanitized("".join(f"<p>{part}</p>" for part in body.split("\n\n") if part))
-    link = post.get("url") or ""
+    link = web_url(post.get("url"))
     return NormalizedPost(
         remote_id=str(post["id"]),
-        url=post.get("ap_id") or link,
+        url=web_url(post.get("ap_id")) or link,
         author_name=creator.get("display_name") or creator.get("name", ""),
-        author_url=creator.get("actor_id", ""),
+        author_url=web_url(creator.get("actor_id")),
         title=post.get("name", "")[:500],
         content_html=content_html,
         content_text=content_text,
         published_at=parse_time(post.get("published")),
-        media=[item for item in (post.get("thumbnail_url"), link) if item and item.rsplit(".", 1)[-1] in IMAGE_TYPES],
+        media=[item for item in web_urls((post.get("thumbnail_url"), link)) if item.rsplit(".", 1)[-1] in IMAGE_TYPES],
         counts={key: counts.get(key, 0) for key in ("score", "comments", "upvotes", "downvotes")},
     )
 

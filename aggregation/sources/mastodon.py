@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json, web_url, web_urls
 
 
 def endpoint(source):
@@ -98,13 +98,13 @@ def normalize(status):
     content_html, content_text = sanitized(shown.get("content"))
     return NormalizedPost(
         remote_id=str(status["id"]),
-        url=shown.get("url") or shown.get("uri") or "",
+        url=web_url(shown.get("url")) or web_url(shown.get("uri")),
         author_name=account.get("display_name") or account.get("acct", ""),
-        author_url=account.get("url", ""),
+        author_url=web_url(account.get("url")),
         content_html=content_html,
         content_text=content_text,
         published_at=parse_time(status.get("created_at")),
-        media=[item["url"] for item in shown.get("media_attachments", []) if item.get("url")],
+        media=web_urls(item.get("url") for item in shown.get("media_attachments", [])),
         counts={
             "replies": shown.get("replies_count", 0),
             "reblogs": shown.get("reblogs_count", 0),

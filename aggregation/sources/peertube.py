@@ -2,7 +2,7 @@
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json
+from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json, web_url, web_urls
 
 
 def endpoint(source):
@@ -44,19 +44,24 @@ def videos_of(response):
 def normalize(source, video):
     account = video.get("account") or {}
     content_html, content_text = sanitized(video.get("description") or "")
-    thumbnail = video.get("thumbnailPath")
     return NormalizedPost(
         remote_id=str(video.get("uuid") or video["id"]),
-        url=video.get("url", ""),
+        url=web_url(video.get("url")),
         author_name=account.get("displayName") or account.get("name", ""),
-        author_url=account.get("url", ""),
+        author_url=web_url(account.get("url")),
         title=(video.get("name") or "")[:500],
         content_html=content_html,
         content_text=content_text,
         published_at=parse_time(video.get("publishedAt")),
-        media=[source.url.rstrip("/") + thumbnail] if thumbnail else [],
+        media=thumbnail_of(source, video),
         counts={key: video.get(key, 0) for key in ("views", "likes", "dislikes")},
     )
+
+
+def thumbnail_of(source, video):
+    """The thumbnail on the source's own instance: PeerTube sends a path."""
+    path = video.get("thumbnailPath")
+    return web_urls([source.url.rstrip("/") + path]) if isinstance(path, str) and path.startswith("/") else []
 
 
 # --- acting in a user's name -----------------------------------------------------------------

@@ -2,6 +2,9 @@
 through our checked client, so the SSRF guard holds inside the browser too."""
 
 import os
+import socket
+import threading
+import time
 
 import pytest
 
@@ -60,3 +63,63 @@ def test_the_browser_opens_no_websocket_of_its_own(outside, rule_for, run_rule):
     run = run_rule(rule["id"])
     assert run["status"] == "succeeded", run["error"]
     assert outside.requests("/page/after-ws") and not outside.requests("/hook/ws")
+
+
+class UdpListener:
+    """A real UDP socket on loopback that records every datagram it gets."""
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port = self.socket.getsockname()[1]
+        self.received, self.stopping = [], threading.Event()
+        self.thread = threading.Thread(target=self.listen, daemon=True)
+        self.thread.start()
+
+    def listen(self):
+        while not self.stopping.is_set():
+            try:
+                self.received.append(self.socket.recvfrom(65535))
+            except TimeoutError:
+                continue
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.socket.close()
+
+
+@pytest.fixture
+def udp_listener():
+    listener = UdpListener()
+    yield listener
+    listener.stop()
+
+
+# ICE gathering sends STUN (and TURN allocations) over UDP to the servers named here; a
+# second later, or when gathering ends, the page asks for one more URL: the attempt is over.
+# A slow image holds the load event (and the run) until then.
+WEBRTC = """<script>
+function over() {{ fetch("/page/after-rtc"); }}
+try {{
+  const connection = new RTCPeerConnection({{iceServers: [
+    {{urls: "stun:127.0.0.1:{port}"}},
+    {{urls: "turn:127.0.0.1:{port}?transport=udp", username: "user", credential: "secret"}}]}});
+  connection.createDataChannel("probe");
+  connection.onicegatheringstatechange = () => {{ if (connection.iceGatheringState === "complete") over(); }};
+  connection.createOffer().then((offer) => connection.setLocalDescription(offer)).catch(over);
+}} catch (error) {{ over(); }}
+setTimeout(over, 1500);
+</script><img src="/page/slow">"""
+
+
+def test_the_browser_sends_no_webrtc_udp(outside, rule_for, run_rule, udp_listener):
+    outside.control("page", {"name": "slow", "body": "", "content_type": "image/gif", "delay": 2.5})
+    url = outside.set_page("rtc", RENDERED.format(extra=WEBRTC.format(port=udp_listener.port)))
+    rule = rule_for(url, fetch_mode="headless")
+    run = run_rule(rule["id"])
+    assert run["status"] == "succeeded", run["error"]
+    assert outside.requests("/page/after-rtc"), "the page's WebRTC attempt did not finish"
+    time.sleep(0.5)
+    assert udp_listener.received == []

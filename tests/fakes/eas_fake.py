@@ -1,6 +1,7 @@
 """Drive tests/fakes/eas from a test: tell it how to behave, read what it was asked."""
 
 import json
+import sys
 from pathlib import Path
 
 EXECUTABLE = Path(__file__).resolve().parent / "eas"
@@ -10,7 +11,19 @@ class FakeEas:
     def __init__(self, directory):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.executable = str(EXECUTABLE)
+        self.executable = str(self.launcher())
+
+    def launcher(self):
+        """An `eas` in this directory that runs the fake and tells it this directory: the
+        CLI's environment is allow-listed, so no FAKE_EAS_DIR would reach it. It names this
+        Python directly: an `env python3` shim (pyenv) would add variables of its own."""
+        path = self.directory / "eas"
+        path.write_text(
+            f"#!{sys.executable}\nimport runpy\n"
+            f"runpy.run_path({str(EXECUTABLE)!r}, init_globals={{'LAUNCHED_FOR': {str(self.directory)!r}}}, run_name='__main__')\n"
+        )
+        path.chmod(0o755)
+        return path
 
     def configure(self, **config):
         """build_fail / view_fail / submit_fail: crash the first N calls of that command;
@@ -25,6 +38,10 @@ class FakeEas:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def environments(self):
+        """Every variable any call was given (EXPO_TOKEN's value never recorded)."""
+        return [call["environment"] for call in self.calls()]
 
     def calls_of(self, command):
         return [call for call in self.calls() if call["command"] == command]

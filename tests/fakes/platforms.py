@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from tests.fakes.http import FakeHandler
 
@@ -75,6 +75,9 @@ def complete(post, number):
         "published": published,
         "media": post.get("media", []),
         "counts": post.get("counts", {}),
+        # Links the remote sends as they are, hostile ones included; by default its own.
+        "url": post.get("url"),
+        "author_url": post.get("author_url"),
     }
 
 
@@ -113,7 +116,7 @@ def mastodon_status(base, post):
         "id": post["id"],
         "created_at": post["published"],
         "uri": f"{base}/users/{post['author']}/statuses/{post['id']}",
-        "url": f"{base}/@{post['author']}/{post['id']}",
+        "url": post["url"] or f"{base}/@{post['author']}/{post['id']}",
         "content": post["content"],
         "visibility": "public",
         "replies_count": post["counts"].get("replies", 0),
@@ -124,7 +127,7 @@ def mastodon_status(base, post):
             "id": "1",
             "acct": post["author"],
             "display_name": post["author"].title(),
-            "url": f"{base}/@{post['author']}",
+            "url": post["author_url"] or f"{base}/@{post['author']}",
         },
         "media_attachments": [
             {"id": str(index), "type": "image", "url": url} for index, url in enumerate(post["media"])
@@ -157,14 +160,14 @@ def lemmy_view(base, community, post):
             "name": post["title"],
             "body": post["content"],
             "url": None,
-            "ap_id": f"{base}/post/{post['number']}",
+            "ap_id": post["url"] or f"{base}/post/{post['number']}",
             "published": post["published"],
             "thumbnail_url": None,
         },
         "creator": {
             "name": post["author"],
             "display_name": post["author"].title(),
-            "actor_id": f"{base}/u/{post['author']}",
+            "actor_id": post["author_url"] or f"{base}/u/{post['author']}",
         },
         "community": {"name": community, "actor_id": f"{base}/c/{community}"},
         "counts": {"score": 1, "comments": 0, "upvotes": 1, "downvotes": 0, **post["counts"]},
@@ -185,13 +188,17 @@ def peertube_video(base, post):
         "shortUUID": str(post["number"]),
         "name": post["title"],
         "description": post["content"],
-        "url": f"{base}/w/{post['number']}",
+        "url": post["url"] or f"{base}/w/{post['number']}",
         "publishedAt": post["published"],
         "thumbnailPath": f"/lazy-static/thumbnails/{uuid}.jpg",
         "views": 10,
         "likes": 1,
         "dislikes": 0,
-        "account": {"name": post["author"], "displayName": post["author"].title(), "url": f"{base}/a/{post['author']}"},
+        "account": {
+            "name": post["author"],
+            "displayName": post["author"].title(),
+            "url": post["author_url"] or f"{base}/a/{post['author']}",
+        },
         "channel": {"name": "main", "displayName": "Main"},
     }
 
@@ -199,9 +206,14 @@ def peertube_video(base, post):
 # --- Feeds ----------------------------------------------------------------------------------
 
 
+def feed_link(post, base, kind):
+    """The post's link, escaped for XML text and attributes."""
+    return quoteattr(post["url"] or f"{base}/{kind}/{post['id']}")[1:-1]
+
+
 def rss(base, name, posts):
     items = "".join(
-        f"<item><guid>{base}/items/{post['id']}</guid><link>{base}/items/{post['id']}</link>"
+        f"<item><guid>{base}/items/{post['id']}</guid><link>{feed_link(post, base, 'items')}</link>"
         f"<title>{escape(post['title'])}</title><description>{escape(post['content'])}</description>"
         f"<author>{escape(post['author'])}</author>"
         f"<pubDate>{format_datetime(datetime.fromisoformat(post['published'].replace('Z', '+00:00')), usegmt=True)}</pubDate></item>"
@@ -212,7 +224,7 @@ def rss(base, name, posts):
 
 def atom(base, name, posts):
     entries = "".join(
-        f'<entry><id>{base}/entries/{post["id"]}</id><link href="{base}/entries/{post["id"]}"/>'
+        f'<entry><id>{base}/entries/{post["id"]}</id><link href="{feed_link(post, base, "entries")}"/>'
         f'<title>{escape(post["title"])}</title><content type="html">{escape(post["content"])}</content>'
         f"<author><name>{escape(post['author'])}</name></author><updated>{post['published']}</updated>"
         f"<published>{post['published']}</published></entry>"

@@ -5,7 +5,7 @@ from rq.job import Job
 
 from jobs.connection import get_redis
 from jobs.queueing import get_queue
-from publishing.models import Publishing
+from publishing.models import Project, Publishing
 from tests import redis_server
 
 SECRET = "expo-secret-token-0123456789"
@@ -178,3 +178,61 @@ def test_queue_operations_are_for_staff_only(api, staff_api):
     assert paused["publishing-builds"] and not paused["notifications"]
     assert staff_api.post("/api/v1/queues/publishing-builds/resume").status_code == 200
     assert staff_api.post("/api/v1/queues/nope/pause").status_code == 404
+
+
+# --- a project's source ---------------------------------------------------------------------
+
+
+def test_a_project_names_its_repository_and_ref(api, git_server, git_http_allowed):
+    url = git_server.repository("api-app", {"app.json": "{}"})
+    response = api.post("/api/v1/projects/", {"name": "app", "repository_url": url, "repository_ref": "main"})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["repository_url"], body["repository_ref"], body["directory"]) == (url, "main", "")
+    project = Project.objects.get(pk=body["id"])
+    assert (project.repository_url, project.repository_ref) == (url, "main")
+
+
+def test_a_project_names_a_directory_under_the_root(api, tmp_path, settings):
+    (tmp_path / "demo").mkdir()
+    settings.EAS_PROJECTS_ROOT = str(tmp_path)
+    response = api.post("/api/v1/projects/", {"name": "app", "directory": "demo"})
+    assert response.status_code == 201, response.text
+    assert Project.objects.get(pk=response.json()["id"]).directory == "demo"
+
+
+@pytest.mark.parametrize(
+    "body, field, message",
+    [
+        ({"repository_url": "file:///srv/app.git"}, "repository_url", "only https"),
+        ({"repository_url": "http://example.com/app.git"}, "repository_url", "only https"),
+        ({"repository_url": "https://u:p@example.com/app.git"}, "repository_url", "credentials"),
+        (
+            {"repository_url": "https://example.com/a.git", "repository_ref": "--upload-pack=x"},
+            "repository_ref",
+            "not a",
+        ),
+        ({"repository_ref": "main"}, "repository_ref", "needs a repository_url"),
+        ({"repository_url": "https://example.com/a.git", "directory": "demo"}, "directory", "not both"),
+        ({"directory": "../etc"}, "directory", "not inside"),
+        ({"directory": "/etc"}, "directory", "relative path"),
+        ({"source": "https://example.com/a.git"}, "source", "Unknown field"),
+    ],
+)
+def test_a_bad_source_is_a_400_that_creates_nothing(api, tmp_path, settings, body, field, message):
+    (tmp_path / "demo").mkdir()
+    settings.EAS_PROJECTS_ROOT = str(tmp_path)
+    response = api.post("/api/v1/projects/", {"name": "app", **body})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and message in " ".join(error["fields"][field])
+    assert not Project.objects.exists()
+
+
+def test_a_repository_on_a_private_address_is_a_400(api, git_server, git_http_allowed, settings):
+    settings.ALLOW_PRIVATE_FETCH = False
+    url = git_server.repository("api-private", {"app.json": "{}"})
+    response = api.post("/api/v1/projects/", {"name": "app", "repository_url": url})
+    assert response.status_code == 400
+    assert "non-public address" in response.json()["error"]["fields"]["repository_url"][0]
+    assert not Project.objects.exists()
