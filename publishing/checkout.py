@@ -28,6 +28,7 @@ import httpx
 from django.conf import settings
 
 from core import confined, outbound
+from core.errors import ExplainedError
 
 # A branch, a tag or a commit: no leading "-" (an option to git), no ":" (a refspec that
 # writes a local ref), no "..".
@@ -36,11 +37,11 @@ WATCH_INTERVAL = 0.25
 ERROR_TAIL = 500
 
 
-class SourceRefused(Exception):
+class SourceRefused(ExplainedError):
     """The project's source may not be used (scheme, address, path): the user must change it."""
 
 
-class CheckoutFailed(Exception):
+class CheckoutFailed(ExplainedError):
     """git failed, took too long or fetched too much."""
 
 

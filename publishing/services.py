@@ -7,6 +7,7 @@ update on that id and its status, so a duplicate or stale job finds nothing to d
 """
 
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -90,9 +91,10 @@ def start_build(publishing):
     )
     if not started:
         return "claimed by another job"
-    builds = eas.start_build(
-        platform=publishing.platform, profile=publishing.profile, credentials=credentials_of(publishing)
-    )
+    with project_source(publishing) as source:
+        builds = eas.start_build(
+            platform=publishing.platform, profile=publishing.profile, credentials=credentials_of(publishing), cwd=source
+        )
     next_step(
         publishing,
         delay=settings.EAS_POLL_INTERVAL,
@@ -135,12 +137,14 @@ def submit_builds(publishing):
     the CLI confirms it, so a retry after a crash submits only what was not yet submitted."""
     credentials = credentials_of(publishing)
     builds = list(publishing.builds)
-    for index, build in enumerate(builds):
-        if build.get("submitted_at"):
-            continue
-        submission_id = eas.submit(platform=build["platform"].lower(), build_id=build["id"], credentials=credentials)
-        builds[index] = {**build, "submission_id": submission_id, "submitted_at": timezone.now().isoformat()}
-        lifecycle.update(PUBLISHING, publishing, publishing.job_id, builds=builds)
+    with project_source(publishing) as source:
+        for index, build in enumerate(builds):
+            if build.get("submitted_at"):
+                continue
+            platform = build["platform"].lower()
+            submission_id = eas.submit(platform=platform, build_id=build["id"], credentials=credentials, cwd=source)
+            builds[index] = {**build, "submission_id": submission_id, "submitted_at": timezone.now().isoformat()}
+            lifecycle.update(PUBLISHING, publishing, publishing.job_id, builds=builds)
     lifecycle.succeed(
         PUBLISHING,
         publishing,
@@ -152,6 +156,22 @@ def submit_builds(publishing):
     )
     log.info("publishing %s succeeded (submission %s)", publishing.pk, builds[0]["submission_id"] or "unknown")
     return "submitted"
+
+
+@contextmanager
+def project_source(publishing):
+    """The project's own source tree, where `eas build` and `eas submit` run (a poll needs
+    none). A source that may not be used, or a checkout over its size limit, fails the
+    publishing at once; other checkout failures (the git host down) are retried."""
+    try:
+        with eas.project_checkout(publishing.project) as source:
+            yield source
+    except eas.SourceRefused as exc:
+        raise lifecycle.PermanentFailure(str(exc)) from None
+    except eas.CheckoutFailed as exc:
+        if "EAS_CHECKOUT_MAX_BYTES" in str(exc):
+            raise lifecycle.PermanentFailure(str(exc)) from None
+        raise
 
 
 def reopened(publishing):
@@ -242,6 +262,7 @@ PUBLISHING = lifecycle.Kind(
     claimable=Publishing.ACTIVE_STATUSES,
     running=None,
     counts_attempts_on_claim=False,
+    related=("project",),
     job_options=job_options,
     reopened=reopened,
     # A lost job is replaced by one for the same step; a build start counts against the limit.
