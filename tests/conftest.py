@@ -189,10 +189,13 @@ class Processes:
         return process
 
     def worker(self, *queues, processes=1, env=None):
-        return self.start("conveyor_worker", "--processes", str(processes), *queues, env=env, name="worker")
+        """The stock commands: `rqworker` for one process, else `rqworker-pool`."""
+        if processes == 1:
+            return self.start("rqworker", *queues, env=env, name="worker")
+        return self.start("rqworker-pool", "--num-workers", str(processes), *queues, env=env, name="worker")
 
     def scheduler(self, env=None):
-        return self.start("conveyor_scheduler", env=env, name="scheduler")
+        return self.start("rqscheduler", env=env, name="scheduler")
 
     def logs(self):
         return "\n".join(process.log_path.read_text() for process in self.running)
