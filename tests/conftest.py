@@ -47,6 +47,13 @@ def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
     pytest.fail(f"timed out after {timeout}s waiting for {message}")
 
 
+def scheduler_pid(queue_name):
+    """The pid of the RQ scheduler process (a worker's child) holding the queue's lock, if any."""
+    holder = get_redis().get(f"rq:scheduler-lock:{queue_name}")
+    pid = holder and get_redis().hget(f"rq:scheduler:{holder.decode()}", "pid")
+    return int(pid) if pid else None
+
+
 @pytest.fixture
 def make_user(transactional_db, django_user_model):
     def make(username, **extra):
