@@ -138,8 +138,10 @@ def try_start(connection, policy, job_id, *, pool=None, rate_key=None, rate_limi
     """Check one start of `job_id` on the queue of `policy` against the queue's cap (and its
     cap inside `pool`) and its rate limit, atomically. Nothing is taken unless granted."""
     leases = leases_key(policy.name)
-    pool_leases = leases_key(policy.name, pool.pool_id) if pool else leases
     pool_cap = pool.cap(policy.concurrency) if pool else 0
+    if pool_cap >= policy.concurrency:
+        pool_cap = 0  # the queue's own cap is the tighter one: no need to count inside the pool
+    pool_leases = leases_key(policy.name, pool.pool_id) if pool_cap else leases
     rate_log = block = leases
     window = starts = 0
     if policy.rate_limit and rate_limited:

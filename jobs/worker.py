@@ -35,9 +35,11 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 from rq import SimpleWorker, worker_registration
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import ShutDownImminentException
 from rq.intermediate_queue import IntermediateQueue
 from rq.queue import Queue
+from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
@@ -87,6 +89,22 @@ def rq_log_level(requested):
     if requested in ("DEBUG", logging.DEBUG):
         return "DEBUG"
     return settings.RQ_LOG_LEVEL
+
+
+class WorkerScheduler(RQScheduler):
+    """RQ's scheduler process, which stops when the worker that started it is gone: a
+    SIGKILLed worker must not leave an orphan holding the scheduler locks for good. It gives
+    them back as it stops, and a live worker's heartbeat finds them free and takes them."""
+
+    def start(self):
+        self._worker_pid = os.getpid()  # runs in the worker; the forked process inherits it
+        return super().start()
+
+    def heartbeat(self):
+        if os.getppid() != self._worker_pid and not self._stop_requested:
+            self.log.warning("scheduler %s: its worker (pid %s) is gone: stopping", self.name, self._worker_pid)
+            self.request_stop()
+        super().heartbeat()
 
 
 class ConveyorWorker(SimpleWorker):
@@ -207,10 +225,30 @@ class ConveyorWorker(SimpleWorker):
 
     # --- the RQ scheduler process: kept running ---------------------------------------------
 
-    def _start_scheduler(self, burst=False, *args, **kwargs):
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
+        # RQ's own, with WorkerScheduler for RQScheduler.
         with self._scheduler_guard:
             self._scheduler_wanted = not burst
-            super()._start_scheduler(burst, *args, **kwargs)
+            self.scheduler = WorkerScheduler(
+                self.queues,
+                connection=self.connection,
+                logging_level=logging_level if logging_level is not None else self.log.level,
+                date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT,
+                log_format=log_format or DEFAULT_LOGGING_FORMAT,
+                serializer=self.serializer,
+            )
+            self.scheduler.acquire_locks()
+            if not self.scheduler.acquired_locks:
+                return
+            if not burst:
+                self.scheduler.start()
+                return
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
 
     def stop_scheduler(self):
         with self._scheduler_guard:

@@ -112,3 +112,22 @@ def test_a_killed_scheduler_process_is_started_again_by_its_worker(processes):
 
 def enqueue_in(seconds, label):
     return enqueue(tasks.record, label, queue="notifications", delay=seconds)
+
+
+def test_a_killed_workers_scheduler_stops_and_another_worker_takes_over(processes):
+    import psutil
+
+    first = processes.worker("notifications")
+    wait_for(lambda: scheduler_pid("notifications"), message="the first worker's scheduler")
+    processes.worker("notifications")
+    orphan = psutil.Process(scheduler_pid("notifications"))
+    assert orphan.ppid() == first.pid
+
+    first.kill()
+    first.wait(5)
+
+    orphan.wait(10)  # it noticed its worker is gone and gave its lock back
+    successor = wait_for(lambda: scheduler_pid("notifications"), timeout=10, message="another scheduler")
+    assert successor != orphan.pid
+    enqueue_in(1, "delayed")
+    wait_for(lambda: tasks.ran(), timeout=5, message="a delayed job promoted by the new scheduler")
