@@ -12,6 +12,7 @@ from jobs import services
 from jobs.connection import get_redis
 from jobs.queueing import enqueue, get_queue
 from publishing.models import Publishing
+from tests import redis_server
 from tests.conftest import wait_for
 from tests.jobs import tasks
 
@@ -54,13 +55,25 @@ def test_a_paused_queue_waits_without_a_busy_loop(processes):
     wait_for(lambda: tasks.ran(), timeout=10, message="the job once resumed")
 
 
+def periodic_jobs():
+    return {job_id.decode() for job_id in get_redis().zrange("rq:scheduler:scheduled_jobs", 0, -1)}
+
+
 def test_rqscheduler_registers_the_platform_periodic_jobs(processes):
     processes.scheduler()
+    wait_for(lambda: {"conveyor-reconcile", "conveyor-cleanup"} <= periodic_jobs(), message="the periodic jobs")
 
-    def scheduled():
-        return {job_id.decode() for job_id in get_redis().zrange("rq:scheduler:scheduled_jobs", 0, -1)}
 
-    wait_for(lambda: {"conveyor-reconcile", "conveyor-cleanup"} <= scheduled(), message="the periodic jobs")
+def test_rqscheduler_outlives_a_redis_outage(processes):
+    scheduler = processes.scheduler()
+    wait_for(lambda: "conveyor-reconcile" in periodic_jobs(), message="the periodic jobs")
+
+    redis_server.stop_redis()
+    time.sleep(3)
+    redis_server.start_redis()  # empty: it lost the periodic jobs too
+
+    wait_for(lambda: "conveyor-reconcile" in periodic_jobs(), timeout=20, message="the periodic jobs again")
+    assert scheduler.poll() is None
 
 
 @pytest.mark.parametrize(("queues", "size"), [(("content-aggregation",), 2), ((), 3)])
