@@ -113,3 +113,20 @@ def test_the_private_redis_asks_for_its_password(tmp_path):
         assert oct(os.stat(tmp_path / "password.conf").st_mode & 0o777) == "0o600"
     finally:
         devredis.stop(process)
+
+
+def test_django_rq_builds_the_platform_classes(transactional_db):
+    import django_rq
+    from rq import Queue
+
+    from jobs.queueing import ConveyorQueue
+    from jobs.scheduling import ConveyorScheduler
+    from jobs.worker import ConveyorWorker
+
+    assert type(django_rq.get_queue("notifications")) is ConveyorQueue  # despite its commit_mode argument
+    assert type(django_rq.get_scheduler("maintenance")) is ConveyorScheduler
+    worker = django_rq.get_worker("notifications", "user-actions")
+    assert type(worker) is ConveyorWorker
+    # rq's WorkerPool hands its workers plain rq.Queue objects: they become ConveyorQueue.
+    plain = ConveyorWorker([Queue("notifications", connection=get_redis())], connection=get_redis())
+    assert [type(queue) for queue in plain.queues] == [ConveyorQueue]
