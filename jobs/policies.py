@@ -4,11 +4,14 @@ An app names its queue; everything about how that queue's jobs are retried, limi
 kept and de-duplicated is read from here, never written by hand in the app.
 """
 
+import logging
 from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class QueuePolicy:
     failed_ttl: int = 30 * 86400
     dedupe_window: int | None = None
     timeout: int = 180
-    workers: int = 1
+    # Jobs of this queue running at once, across every worker process (jobs/concurrency.py).
+    concurrency: int = 1
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -59,19 +63,39 @@ FIELDS = {
     "failed_ttl",
     "dedupe_window",
     "timeout",
-    "workers",
+    "concurrency",
 }
+# Older names still read, with a warning: {old: new}.
+DEPRECATED_FIELDS = {"workers": "concurrency"}
 
 
 def build_policy(name, values):
+    values = renamed_fields(name, values)
     unknown = set(values) - FIELDS
     if unknown:
         raise ImproperlyConfigured(f"queue {name}: unknown policy fields {sorted(unknown)}")
-    values = dict(values)
     values["retry_delays"] = tuple(int(delay) for delay in values.get("retry_delays", ()))
     rate_limit = values.get("rate_limit")
     values["rate_limit"] = RateLimit.parse(rate_limit) if rate_limit else None
+    values["concurrency"] = positive_int(name, "concurrency", values.get("concurrency", 1))
     return QueuePolicy(name=name, **values)
+
+
+def renamed_fields(name, values):
+    """A copy of `values` with deprecated field names replaced. The old name wins: the
+    defaults use the new one, so an old one can only come from an override."""
+    values = dict(values)
+    for old, new in DEPRECATED_FIELDS.items():
+        if old in values:
+            log.warning("queue %s: policy field %r is deprecated, use %r", name, old, new)
+            values[new] = values.pop(old)
+    return values
+
+
+def positive_int(name, field_name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(f"queue {name}: {field_name} must be a positive integer, got {value!r}")
+    return value
 
 
 @cache

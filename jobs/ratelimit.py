@@ -6,25 +6,37 @@ workers can never both take the last slot. Time is Redis's own clock, not the wo
 
 from .connection import get_redis, key
 
-# KEYS[1]: the log, KEYS[2]: a block set by `block`. ARGV: window in ms, limit, member.
-# Returns 0 when the start is granted, else the milliseconds to wait.
-ACQUIRE = """
-local blocked = redis.call('PTTL', KEYS[2])
-if blocked > 0 then
-    return blocked
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-    redis.call('ZADD', KEYS[1], now, ARGV[3])
-    redis.call('PEXPIRE', KEYS[1], window)
-    return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+# Lua shared with jobs/concurrency.py, which checks a start against both limits at once.
+# NOW_MS: Redis's clock in milliseconds. take_start(log, block, window ms, limit, member, now):
+# 0 when the start is granted (and logged), else the milliseconds to wait.
+NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
+TAKE_START = """
+local function take_start(log, block, window, limit, member, now)
+    local blocked = redis.call('PTTL', block)
+    if blocked > 0 then
+        return blocked
+    end
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+    if redis.call('ZCARD', log) < limit then
+        redis.call('ZADD', log, now, member)
+        redis.call('PEXPIRE', log, window)
+        return 0
+    end
+    local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+    return math.max(1, tonumber(oldest[2]) + window - now)
+end
+"""
+# KEYS[1]: the log, KEYS[2]: a block set by `block`. ARGV: window in ms, limit, member.
+ACQUIRE = (
+    NOW_MS
+    + TAKE_START
+    + """
+return take_start(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], now)
+"""
+)
 
 _scripts = {}
 

@@ -1,4 +1,5 @@
-"""The scheduler process: rq-scheduler, plus periodic jobs kept in step with the database.
+"""The scheduler process (`manage.py rqscheduler`): rq-scheduler, plus periodic jobs kept in
+step with the database, plus the watchdog of RQ's scheduled registries (jobs/watchdog.py).
 
 The periodic jobs live in Redis like everything rq-scheduler keeps. The platform's own
 (reconciler, cleanup) are checked on every tick; apps register providers that list
@@ -21,6 +22,7 @@ from django.db import transaction
 from rq.job import Job
 from rq_scheduler import Scheduler
 
+from . import watchdog
 from .connection import get_redis
 from .policies import policy_for
 
@@ -185,4 +187,5 @@ class ConveyorScheduler(Scheduler):
             for prefix, provider in _providers.items():
                 sync_provider(self, prefix, provider)
             self._synced_at = time.monotonic()
+        watchdog.promote_overdue(self.connection)
         return super().enqueue_jobs()

@@ -5,7 +5,10 @@ so a process supervisor can run it too (`.venv/bin/python scripts/run.py`):
 
 1. `.env`, when present, fills in variables the environment does not set;
 2. SECRET_KEY and FIELD_ENCRYPTION_KEY, when unset, come from var/ (created once, mode 0600);
-3. REDIS_URL, when unset, is a private redis-server on REDIS_PORT (6380), data in var/redis;
+3. REDIS_URL, when unset, is a private redis-server on REDIS_PORT (6380), data in var/redis,
+   asking for a password created once in var/redis_password; its URL goes to var/redis_url,
+   where config/settings.py finds it (as it finds the keys), so that every manage.py command
+   run in this checkout uses the same Redis and keys without variables set by hand;
 4. the database is migrated, static files are collected, and the admin named by
    DJANGO_SUPERUSER_USERNAME/PASSWORD is created when it does not exist;
 5. honcho starts the Procfile; web listens on 127.0.0.1:PORT (8000).
@@ -35,6 +38,8 @@ from core import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
 
 log = logging.getLogger("conveyor.run")
 
+REDIS_URL_FILE = VAR_DIR / "redis_url"
+REDIS_PASSWORD_FILE = VAR_DIR / "redis_password"
 DEFAULT_PORT = "8000"
 DEFAULT_REDIS_PORT = "6380"
 # honcho's exit codes for "stopped by SIGINT/SIGTERM": a requested stop.
@@ -58,7 +63,9 @@ def main():
     env = prepared_environment()
     redis = None
     try:
-        if not env.get("REDIS_URL"):
+        if env.get("REDIS_URL"):
+            REDIS_URL_FILE.unlink(missing_ok=True)  # manage.py must not find a Redis we do not use
+        else:
             redis, env["REDIS_URL"] = start_private_redis(env)
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput")
@@ -100,12 +107,18 @@ def read_dotenv():
 def stored_secret(name, path, generate):
     """The secret kept in `path`, created once (mode 0600) when missing."""
     if not path.exists():
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-            file.write(generate() + "\n")
+        write_private(path, generate(), exclusive=True)
         log.info("%s was not set: created %s (keep it; set %s in production)", name, path, name)
     else:
         log.info("%s was not set: using %s", name, path)
     return path.read_text().strip()
+
+
+def write_private(path, text, exclusive=False):
+    """Write `text` to a file only its owner may read."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    with os.fdopen(os.open(path, flags, 0o600), "w") as file:
+        file.write(text + "\n")
 
 
 def start_private_redis(env):
@@ -117,11 +130,22 @@ def start_private_redis(env):
             f"conveyor: port {port} is taken (by another program, or a redis-server left from an "
             f"earlier run), so the private Redis cannot start there. {advice}"
         )
+    if not REDIS_PASSWORD_FILE.exists():
+        write_private(REDIS_PASSWORD_FILE, secrets.token_urlsafe(24), exclusive=True)
+    password = REDIS_PASSWORD_FILE.read_text().strip()
     try:
-        process, url, origin = devredis.start(data_dir=VAR_DIR / "redis", port=port, persistent=True)
+        process, url, origin = devredis.start(VAR_DIR / "redis", port=port, persistent=True, password=password)
     except (FileNotFoundError, RuntimeError) as exc:
         raise SystemExit(f"conveyor: the private Redis did not start: {exc}. {advice}") from None
-    log.info("REDIS_URL was not set: started a private Redis at %s (%s; data in var/redis)", url, origin)
+    write_private(REDIS_URL_FILE, url)
+    log.info(
+        "REDIS_URL was not set: started a private Redis at redis://127.0.0.1:%s/0 (%s; data in var/redis; "
+        "password in %s; manage.py commands find it through %s)",
+        port,
+        origin,
+        REDIS_PASSWORD_FILE.relative_to(BASE_DIR),
+        REDIS_URL_FILE.relative_to(BASE_DIR),
+    )
     return process, url
 
 

@@ -47,6 +47,13 @@ def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
     pytest.fail(f"timed out after {timeout}s waiting for {message}")
 
 
+def scheduler_pid(queue_name):
+    """The pid of the RQ scheduler process (a worker's child) holding the queue's lock, if any."""
+    holder = get_redis().get(f"rq:scheduler-lock:{queue_name}")
+    pid = holder and get_redis().hget(f"rq:scheduler:{holder.decode()}", "pid")
+    return int(pid) if pid else None
+
+
 @pytest.fixture
 def make_user(transactional_db, django_user_model):
     def make(username, **extra):
@@ -189,10 +196,13 @@ class Processes:
         return process
 
     def worker(self, *queues, processes=1, env=None):
-        return self.start("conveyor_worker", "--processes", str(processes), *queues, env=env, name="worker")
+        """The stock commands: `rqworker` for one process, else `rqworker-pool`."""
+        if processes == 1:
+            return self.start("rqworker", *queues, env=env, name="worker")
+        return self.start("rqworker-pool", "--num-workers", str(processes), *queues, env=env, name="worker")
 
     def scheduler(self, env=None):
-        return self.start("conveyor_scheduler", env=env, name="scheduler")
+        return self.start("rqscheduler", env=env, name="scheduler")
 
     def logs(self):
         return "\n".join(process.log_path.read_text() for process in self.running)

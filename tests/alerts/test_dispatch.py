@@ -65,7 +65,8 @@ def test_two_racing_runs_alert_once_per_channel(api, outside, rule_for, channel_
     rule = rule_for(url)
     channel_for("first")
     channel_for("second")
-    worker = processes.worker("rules-run", "alerts-dispatch", processes=2)
+    # Three processes: in a pool serving two queues, each queue leaves one process to the other.
+    worker = processes.worker("rules-run", "alerts-dispatch", processes=3)
     first = api.post(f"/api/v1/rules/{rule['id']}/run").json()["run"]
     wait_for(lambda: RuleRun.objects.get(pk=first).status == "succeeded", message="the baseline")
 

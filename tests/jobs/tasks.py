@@ -25,3 +25,32 @@ def ran():
     """[(label, time)] of every recorded run, in order."""
     rows = [item.decode().rsplit(":", 1) for item in get_redis().lrange("test:ran", 0, -1)]
     return [(label, float(at)) for label, at in rows]
+
+
+def record_span(label, seconds):
+    """Record when this job started and ended (`label:start`, `label:end`), sleeping between."""
+    record(f"{label}>start")
+    time.sleep(seconds)
+    return record(f"{label}>end")
+
+
+def spans():
+    """{label: (start, end)} of the record_span jobs seen so far (end None while running)."""
+    found = {}
+    for label, at in ran():
+        name, _, edge = label.partition(">")
+        if edge == "start":
+            found[name] = (at, None)
+        elif edge == "end":
+            found[name] = (found[name][0], at)
+    return found
+
+
+def most_at_once(spans):
+    """The largest number of spans running at the same moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak

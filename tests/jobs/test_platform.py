@@ -1,4 +1,3 @@
-import json
 import time
 
 import pytest
@@ -12,18 +11,6 @@ from jobs.connection import get_redis
 from jobs.policies import RateLimit, policy_for
 from jobs.queueing import enqueue, get_queue
 from tests.jobs import tasks
-
-
-@pytest.fixture
-def policies(settings):
-    """Edit a copy of the queue policies for one test."""
-    copied = json.loads(json.dumps(settings.QUEUE_POLICIES))
-
-    def set_policy(queue, **values):
-        copied[queue].update(values)
-        settings.QUEUE_POLICIES = json.loads(json.dumps(copied))
-
-    return set_policy
 
 
 def test_the_policy_table_holds_the_design_defaults():

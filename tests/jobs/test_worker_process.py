@@ -1,5 +1,6 @@
 """The worker as a real process: signals, Redis outages, liveness."""
 
+import os
 import signal
 import time
 
@@ -8,7 +9,7 @@ from rq.job import Job
 from jobs.connection import get_redis
 from jobs.queueing import enqueue
 from tests import redis_server
-from tests.conftest import wait_for
+from tests.conftest import scheduler_pid, wait_for
 from tests.jobs import tasks
 
 
@@ -78,3 +79,55 @@ def test_health_counts_live_workers_and_forgets_killed_ones(processes, live_serv
     killed.wait(5)
     # A killed worker says nothing: it drops out when its promise expires (WORKER_ALIVE_TTL=2 here).
     wait_for(lambda: workers() == 0, timeout=10, message="the killed worker to expire")
+
+
+def test_workers_register_again_after_redis_loses_its_data(processes):
+    from rq import Worker
+
+    from jobs.queueing import get_queue
+
+    processes.worker("notifications")
+    processes.worker("notifications", "user-actions", processes=2)
+    wait_for(lambda: Worker.count(queue=get_queue("notifications")) == 3, message="three registered workers")
+
+    get_redis().flushall()
+
+    # Within one heartbeat (0.5 s here), each writes its hash and its queues' worker sets again.
+    wait_for(lambda: Worker.count(queue=get_queue("notifications")) == 3, timeout=5, message="re-registration")
+    assert Worker.count(queue=get_queue("user-actions")) == 2
+    workers = Worker.all(connection=get_redis())
+    assert len(workers) == 3 and all(worker.birth_date and worker.get_state() for worker in workers)
+
+
+def test_a_killed_scheduler_process_is_started_again_by_its_worker(processes):
+    processes.worker("notifications")
+    doomed = wait_for(lambda: scheduler_pid("notifications"), message="the scheduler process")
+    os.kill(doomed, signal.SIGKILL)
+
+    restarted = wait_for(lambda: (scheduler_pid("notifications") or doomed) != doomed, timeout=10)
+    assert restarted
+    enqueue_in(1, "delayed")
+    wait_for(lambda: tasks.ran(), timeout=5, message="a delayed job promoted by the new scheduler")
+
+
+def enqueue_in(seconds, label):
+    return enqueue(tasks.record, label, queue="notifications", delay=seconds)
+
+
+def test_a_killed_workers_scheduler_stops_and_another_worker_takes_over(processes):
+    import psutil
+
+    first = processes.worker("notifications")
+    wait_for(lambda: scheduler_pid("notifications"), message="the first worker's scheduler")
+    processes.worker("notifications")
+    orphan = psutil.Process(scheduler_pid("notifications"))
+    assert orphan.ppid() == first.pid
+
+    first.kill()
+    first.wait(5)
+
+    orphan.wait(10)  # it noticed its worker is gone and gave its lock back
+    successor = wait_for(lambda: scheduler_pid("notifications"), timeout=10, message="another scheduler")
+    assert successor != orphan.pid
+    enqueue_in(1, "delayed")
+    wait_for(lambda: tasks.ran(), timeout=5, message="a delayed job promoted by the new scheduler")

@@ -11,7 +11,7 @@ from rq.job import Job
 from jobs.connection import get_redis
 from jobs.worker import alive_key
 from publishing.models import Publishing
-from tests.conftest import wait_for
+from tests.conftest import scheduler_pid, wait_for
 from tests.publishing.conftest import SECRET, start_times, wait_until_finished
 
 
@@ -164,3 +164,45 @@ def test_build_starts_are_rate_limited_across_all_workers(publish, fake_eas, pro
         assert sum(1 for at in starts if first <= at < first + 2.5) <= 5, starts
     assert starts[-1] - starts[0] >= 2.9
     assert all(Publishing.objects.get(pk=pk).attempts == 1 for pk in publishing_ids)
+
+
+def polls_after(fake_eas, moment):
+    return [at for at in start_times(fake_eas, "build:view") if at > moment]
+
+
+def test_polls_go_on_when_the_scheduler_process_is_killed(publish, fake_eas, processes, fast_publishing_policy):
+    fake_eas.configure(polls_until_done=8)
+    publishing_ids = [publish(), publish()]
+    processes.worker("publishing-builds", processes=2)
+    wait_for(lambda: len(fake_eas.calls_of("build:view")) >= 2, message="the polls to start")
+
+    os.kill(wait_for(lambda: scheduler_pid("publishing-builds")), signal.SIGKILL)
+    killed_at = time.time()
+
+    for publishing_id in publishing_ids:
+        assert wait_until_finished(publishing_id, timeout=40).status == "succeeded"
+    assert polls_after(fake_eas, killed_at)[0] - killed_at < 15
+
+
+def test_polls_go_on_when_a_worker_is_killed_with_its_scheduler_process(
+    publish, fake_eas, processes, fast_publishing_policy
+):
+    import psutil
+
+    fake_eas.configure(polls_until_done=8)
+    publishing_ids = [publish(), publish()]
+    processes.worker("publishing-builds", "maintenance")
+    processes.worker("publishing-builds", "maintenance")
+    processes.scheduler()
+    wait_for(lambda: len(fake_eas.calls_of("build:view")) >= 2, message="the polls to start")
+
+    doomed_scheduler = wait_for(lambda: scheduler_pid("publishing-builds"))
+    os.kill(psutil.Process(doomed_scheduler).ppid(), signal.SIGKILL)
+    os.kill(doomed_scheduler, signal.SIGKILL)
+    killed_at = time.time()
+
+    for publishing_id in publishing_ids:
+        assert wait_until_finished(publishing_id, timeout=60).status == "succeeded"
+    assert polls_after(fake_eas, killed_at)[0] - killed_at < 15
+    # The surviving worker took the lock over and runs a scheduler of its own.
+    wait_for(lambda: (scheduler_pid("publishing-builds") or doomed_scheduler) != doomed_scheduler, timeout=15)
