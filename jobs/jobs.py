@@ -1,4 +1,4 @@
-"""The platform's own periodic jobs, scheduled by `manage.py conveyor_scheduler`."""
+"""The platform's own periodic jobs, scheduled by `manage.py rqscheduler`."""
 
 from . import reconciler, retention
 

@@ -36,13 +36,13 @@ class ProjectSerializer(StrictSerializer, serializers.ModelSerializer):
         return checked(checkout.directory_under_root, value) if value else value
 
     def validate(self, data):
-        if self.instance is None and not (data.get("repository_url") or data.get("directory")):
-            problem = "A project needs its source: a repository_url, or a directory under EAS_PROJECTS_ROOT."
-            raise serializers.ValidationError({"repository_url": [problem], "directory": [problem]})
         if data.get("repository_url") and data.get("directory"):
             raise serializers.ValidationError({"directory": ["Give a repository_url or a directory, not both."]})
         if data.get("repository_ref") and not data.get("repository_url"):
             raise serializers.ValidationError({"repository_ref": ["A ref needs a repository_url."]})
+        if self.instance is None and not (data.get("repository_url") or data.get("directory")):
+            problem = "A project needs its source: a repository_url, or a directory under EAS_PROJECTS_ROOT."
+            raise serializers.ValidationError({"repository_url": [problem], "directory": [problem]})
         return data
 
 

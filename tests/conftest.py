@@ -77,7 +77,8 @@ class Api:
         return self.client.post(path, json=json, **kwargs)
 
     def create_project(self, name="app"):
-        response = self.post("/api/v1/projects/", {"name": name})
+        # Its source: the directory tests/redis_server.py made under EAS_PROJECTS_ROOT.
+        response = self.post("/api/v1/projects/", {"name": name, "directory": "app"})
         assert response.status_code == 201, response.text
         return response.json()["id"]
 

@@ -29,6 +29,11 @@ os.environ["REDIS_URL"] = TEST_REDIS_URL
 os.environ["ALLOW_PRIVATE_FETCH"] = "1"  # the stand-ins for the outside world listen on loopback
 os.environ.setdefault("SECRET_KEY", "conveyor-tests-only-secret-key")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
+# Projects name their source: the tests' projects are the directory "app" under this root.
+TEST_PROJECTS_ROOT = tempfile.mkdtemp(prefix="conveyor-test-projects-")
+(Path(TEST_PROJECTS_ROOT) / "app").mkdir()
+(Path(TEST_PROJECTS_ROOT) / "app" / "app.json").write_text('{"expo": {"name": "demo-app", "slug": "demo-app"}}')
+os.environ["EAS_PROJECTS_ROOT"] = TEST_PROJECTS_ROOT
 
 
 def stop_redis():
@@ -52,3 +57,4 @@ def pytest_report_header():
 def _remove_test_redis():
     stop_redis()
     shutil.rmtree(TEST_REDIS_DIR, ignore_errors=True)
+    shutil.rmtree(TEST_PROJECTS_ROOT, ignore_errors=True)

@@ -84,9 +84,11 @@ def test_a_body_that_is_not_json_is_a_400(api):
 
 def test_a_duplicate_project_name_is_a_400(api):
     api.create_project("app")
-    response = api.post("/api/v1/projects/", {"name": "app"})
+    response = api.post("/api/v1/projects/", {"name": "app", "directory": "app"})
     assert response.status_code == 400
     assert "name" in response.json()["error"]["fields"]
+    sourceless = api.post("/api/v1/projects/", {"name": "other"})
+    assert sourceless.status_code == 400 and "directory" in sourceless.json()["error"]["fields"]
 
 
 def test_redis_down_is_a_fast_503_that_changes_nothing_and_recovers(api):
