@@ -236,20 +236,16 @@ def retry_later(kind, row, job_id, message):
 
 
 def fail(kind, row, job, message, *, counted=True, **changes):
-    """Fail the row for good, then the job (RowFailed): no retry is left to use."""
+    """Fail the row for good, then the job (RowFailed): no retry is left to use. The row and
+    its owner's failure count change together, so nobody reads one without the other."""
     message = message[:ERROR_LIMIT]
-    failed = update(
-        kind,
-        row,
-        job.id,
-        status=kind.failed,
-        **{kind.error_field: message, kind.finished_field: timezone.now()},
-        **changes,
-    )
+    finished = {"status": kind.failed, kind.error_field: message, kind.finished_field: timezone.now()}
+    with transaction.atomic():
+        failed = update(kind, row, job.id, **finished, **changes)
+        if failed and counted and kind.on_failed:
+            kind.on_failed(row, message)
     if failed:
         log.warning("%s %s failed: %s", kind.label, row.pk, message)
-        if counted and kind.on_failed:
-            kind.on_failed(row, message)
     job.retries_left = 0
     raise RowFailed(message)
 
