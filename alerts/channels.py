@@ -35,7 +35,7 @@ from apprise.plugins.email.base import NotifyEmail
 from django.conf import settings
 
 from core import outbound
-from core.errors import ExplainedError
+from core.failures import ExplainedError
 
 # Network libraries apprise plugins use besides `requests` (guarded by our adapter) and smtplib
 # (email, guarded below): we can neither pin nor cap them, so their services are refused.

@@ -18,7 +18,7 @@ import httpx
 from django.conf import settings
 
 from core import outbound
-from core.errors import ExplainedError
+from core.failures import ExplainedError
 
 # Statuses worth retrying: the page may well answer next time.
 TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}

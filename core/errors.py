@@ -9,15 +9,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from .failures import ExplainedError  # noqa: F401 (one place to import errors from)
+
 log = logging.getLogger(__name__)
 
 
 class QueueUnavailable(Exception):
     """Redis cannot be reached: nothing was enqueued and nothing was written."""
-
-
-class ExplainedError(Exception):
-    """An error whose message says what failed in our own words: stored on a row as it is."""
 
 
 class ServiceError(Exception):

@@ -31,7 +31,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from core.errors import ExplainedError, ServiceError
+from core.errors import ServiceError
+from core.failures import ExplainedError
 
 from . import reconciler
 from .connection import ensure_available, get_redis

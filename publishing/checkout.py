@@ -28,7 +28,7 @@ import httpx
 from django.conf import settings
 
 from core import confined, outbound
-from core.errors import ExplainedError
+from core.failures import ExplainedError
 
 # A branch, a tag or a commit: no leading "-" (an option to git), no ":" (a refspec that
 # writes a local ref), no "..".

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from core.errors import ExplainedError
+from core.failures import ExplainedError
 
 from . import checkout
 

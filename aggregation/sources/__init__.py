@@ -16,7 +16,7 @@ import nh3
 from django.utils.dateparse import parse_datetime
 
 from core import outbound
-from core.errors import ExplainedError
+from core.failures import ExplainedError
 from core.outbound import retry_after_seconds
 
 
