@@ -9,8 +9,10 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Local state (SQLite file, private Redis data, generated secrets) lives in var/.
-(BASE_DIR / "var").mkdir(exist_ok=True)
+# Local state (SQLite file, private Redis data, generated secrets, static files) lives in
+# var/ of the checkout, or in CONVEYOR_STATE_DIR.
+VAR_DIR = Path(os.environ.get("CONVEYOR_STATE_DIR") or BASE_DIR / "var")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_str(name, default=""):
@@ -66,7 +68,7 @@ def env_or_var_file(name, filename):
     value = os.environ.get(name)
     if value:
         return value
-    path = BASE_DIR / "var" / filename
+    path = VAR_DIR / filename
     return path.read_text().strip() if path.exists() else ""
 
 
@@ -134,7 +136,7 @@ TEMPLATES = [
 # SQLite file by default; DATABASE_URL (postgres://user@host/db) for PostgreSQL.
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'conveyor.sqlite3'}",
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'conveyor.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -145,7 +147,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     # A file, not memory: the tests' worker processes open the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-conveyor.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-conveyor.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -161,7 +163,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -31,7 +31,8 @@ from cryptography.fernet import Fernet
 from honcho.environ import expand_processes, parse, parse_procfile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# Where make run keeps its state; config/settings.py reads the same variable.
+VAR_DIR = Path(os.environ.get("CONVEYOR_STATE_DIR") or BASE_DIR / "var")
 sys.path.insert(0, str(BASE_DIR))
 
 from core import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
@@ -86,7 +87,7 @@ def main():
 def prepared_environment():
     """The environment of every child: ours, .env's gaps filled, secrets, the venv on PATH."""
     env = {**read_dotenv(), **os.environ}
-    VAR_DIR.mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     for name, (filename, generate) in SECRETS.items():
         if not env.get(name):
             env[name] = stored_secret(name, VAR_DIR / filename, generate)
@@ -139,14 +140,20 @@ def start_private_redis(env):
         raise SystemExit(f"conveyor: the private Redis did not start: {exc}. {advice}") from None
     write_private(REDIS_URL_FILE, url)
     log.info(
-        "REDIS_URL was not set: started a private Redis at redis://127.0.0.1:%s/0 (%s; data in var/redis; "
+        "REDIS_URL was not set: started a private Redis at redis://127.0.0.1:%s/0 (%s; data in %s; "
         "password in %s; manage.py commands find it through %s)",
         port,
         origin,
-        REDIS_PASSWORD_FILE.relative_to(BASE_DIR),
-        REDIS_URL_FILE.relative_to(BASE_DIR),
+        shown(VAR_DIR / "redis"),
+        shown(REDIS_PASSWORD_FILE),
+        shown(REDIS_URL_FILE),
     )
     return process, url
+
+
+def shown(path):
+    """A path as the reader knows it: relative to the checkout when it is inside it."""
+    return path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path
 
 
 def port_in_use(port):
