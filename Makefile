@@ -1,9 +1,9 @@
-# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks · make lint: ruff · make fuzz: schemathesis
+# make run: the service on 127.0.0.1:8000 · make test: the tests · make venv: .venv only · make bench: benchmarks · make lint: ruff · make fuzz: schemathesis · make chaos: the stack under fire
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv run test bench lint fuzz
+.PHONY: venv run test bench lint fuzz chaos
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ test: venv
 # schemathesis against the API's own schema: every phase, thousands of generated requests.
 fuzz: venv
 	FUZZ_EXAMPLES=30 FUZZ_PHASES=examples,fuzzing,coverage $(BIN)/python -m pytest -p no:cacheprovider -s tests/test_fuzz.py $(ARGS)
+
+# The whole stack under fire: minutes of load, 100 worker kills, flushes, an outage (chaos/).
+chaos: venv
+	$(BIN)/python -m chaos $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

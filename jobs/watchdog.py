@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from rq import Queue
+from rq import Queue, Worker, worker_registration
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
@@ -97,3 +97,40 @@ def scheduler_is_beating(connection, scheduler_name):
     if beat is None:
         return False
     return now() - utcparse(beat.decode()) < timedelta(seconds=settings.SCHEDULED_OVERDUE_GRACE)
+
+
+def forget_dead_workers(connection, live_workers_key):
+    """Unregister the workers that stopped beating: a worker killed with SIGKILL says no
+    goodbye, and RQ would list it for minutes (its hash lives worker_ttl, and RQ prunes its
+    sets every ten minutes). So django-rq's dashboard counts the workers that are really
+    there within WORKER_ALIVE_TTL. Returns the names forgotten."""
+    alive = {name.decode() for name in connection.zrangebyscore(live_workers_key, time.time(), "+inf")}
+    registered = [member.decode() for member in connection.smembers(worker_registration.REDIS_WORKER_KEYS)]
+    gone = [worker_key for worker_key in registered if worker_name(worker_key) not in alive]
+    forgotten = [worker_key for worker_key in gone if silent_long_enough(connection, worker_key)]
+    if forgotten:
+        unregister(connection, forgotten)
+        log.warning(
+            "workers gone without a goodbye (killed?), no longer listed: %s", ", ".join(map(worker_name, forgotten))
+        )
+    return [worker_name(worker_key) for worker_key in forgotten]
+
+
+def worker_name(worker_key):
+    return worker_key.removeprefix(Worker.redis_worker_namespace_prefix)
+
+
+def silent_long_enough(connection, worker_key):
+    """A worker registers itself a moment before its first beat: spare the newborn."""
+    birth = connection.hget(worker_key, "birth")
+    return birth is None or now() - utcparse(birth.decode()) > timedelta(seconds=settings.WORKER_ALIVE_TTL)
+
+
+def unregister(connection, worker_keys):
+    queue_sets = [worker_registration.WORKERS_BY_QUEUE_KEY % name for name in settings.QUEUE_POLICIES]
+    with connection.pipeline() as pipe:
+        pipe.srem(worker_registration.REDIS_WORKER_KEYS, *worker_keys)
+        for queue_set in queue_sets:
+            pipe.srem(queue_set, *worker_keys)
+        pipe.delete(*worker_keys)
+        pipe.execute()

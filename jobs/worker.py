@@ -202,6 +202,7 @@ class ConveyorWorker(SimpleWorker):
             self._register_again()
         if watching:
             watchdog.promote_overdue(self.connection)
+            watchdog.forget_dead_workers(self.connection, LIVE_WORKERS_KEY)
         self._look_after_scheduler(lock_free=bool(scheduler_locks) and None in replies[-1])
 
     def _register_again(self):

@@ -9,6 +9,7 @@ from rq.utils import now, utcformat
 from jobs import watchdog
 from jobs.connection import get_redis
 from jobs.queueing import enqueue, get_queue
+from tests.conftest import wait_for
 from tests.jobs import tasks
 
 
@@ -54,3 +55,18 @@ def test_one_worker_at_a_time_takes_the_watchdog_turn(transactional_db):
         watchdog.take_turn(pipe, "first", 3)
         watchdog.take_turn(pipe, "second", 3)
         assert [bool(won) for won in pipe.execute()] == [True, False]
+
+
+def test_a_killed_worker_leaves_the_dashboards_count_within_its_liveness(processes):
+    from rq import Worker
+
+    processes.worker("notifications")
+    killed = processes.worker("notifications")
+    wait_for(lambda: Worker.count(connection=get_redis()) == 2, message="two registered workers")
+
+    killed.kill()
+    killed.wait(5)
+
+    # WORKER_ALIVE_TTL is 2 s in the tests' worker processes: the survivor forgets the dead one.
+    wait_for(lambda: Worker.count(connection=get_redis()) == 1, timeout=15, message="the killed worker to be forgotten")
+    assert Worker.count(queue=get_queue("notifications"), connection=get_redis()) == 1

@@ -1,0 +1,1 @@
+"""make chaos: the whole stack under fire (python -m chaos)."""

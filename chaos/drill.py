@@ -1,0 +1,440 @@
+"""The drill: requests keep arriving (publishings, fetches, rule checks that alert through
+a signed webhook, likes), while faults are thrown at the stack; then every request must
+end in a final state, with no outside effect done twice.
+
+It measures, for each kind of fault, how long the platform took to recover, and whether
+django-rq's dashboard counts the true number of workers again afterwards.
+"""
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import httpx
+
+from .stack import Stack, wait_until
+
+FINAL = {"succeeded", "failed", "delivered", "duplicate"}
+
+
+@dataclass
+class Plan:
+    """How much fire. The bounded plan runs in `make test`; FULL in `make chaos`."""
+
+    minutes: float = 1.0
+    kills: int = 3
+    flushes: int = 1
+    redis_restarts: int = 0
+    outage_seconds: float = 0
+    scheduler_faults: bool = False
+    shutdown: bool = False
+    pools: int = 1
+    workers_per_pool: int = 4
+    settle_seconds: float = 120
+
+
+FULL = Plan(
+    minutes=6,
+    kills=100,
+    flushes=2,
+    redis_restarts=1,
+    outage_seconds=60,
+    scheduler_faults=True,
+    shutdown=True,
+    pools=2,
+    settle_seconds=240,
+)
+
+
+@dataclass
+class Results:
+    requests: Counter = field(default_factory=Counter)
+    refused_503: list = field(default_factory=list)  # seconds each 503 took
+    rows: dict = field(default_factory=dict)  # kind -> [row id]
+    recoveries: dict = field(default_factory=lambda: defaultdict(list))  # fault -> [seconds]
+    dashboard: list = field(default_factory=list)  # (fault, workers seen, expected)
+    outage: dict = field(default_factory=dict)
+    final: Counter = field(default_factory=Counter)
+    unfinished: list = field(default_factory=list)
+    duplicates: dict = field(default_factory=dict)
+
+
+class Drill:
+    def __init__(self, plan, log=print):
+        self.plan, self.log = plan, log
+        self.results = Results(rows=defaultdict(list))
+        self.stop_load = threading.Event()
+
+    def run(self):
+        stack = Stack(pools=self.plan.pools, workers_per_pool=self.plan.workers_per_pool, log=self.log)
+        try:
+            self.stack = stack.start()
+            self.setup_django()
+            self.prepare()
+            self.wait_for_workers()
+            loader = threading.Thread(target=self.load, daemon=True)
+            loader.start()
+            self.throw_faults()
+            self.stop_load.set()
+            loader.join(30)
+            self.settle()
+            self.count_duplicates()
+            return self.results
+        except BaseException:
+            self.log(stack.logs())
+            raise
+        finally:
+            self.stop_load.set()
+            stack.stop()
+
+    # --- the user's world -----------------------------------------------------------------------
+
+    def setup_django(self):
+        os.environ.update({key: value for key, value in self.stack.env.items() if key not in ("PYTHONPATH",)})
+        import django
+
+        django.setup()
+
+    def prepare(self):
+        """A user with a token, a project, a source with posts, watched pages, a signed
+        webhook channel and an account to like posts with: all through the real API."""
+        from django.contrib.auth import get_user_model
+        from rest_framework.authtoken.models import Token
+
+        user = get_user_model().objects.create_user("chaos", password="unused-chaos-pass")
+        self.client = httpx.Client(
+            base_url=self.stack.url,
+            headers={"Authorization": f"Token {Token.objects.create(user=user).key}"},
+            timeout=10,
+        )
+        self.project = self.created("/api/v1/projects/", {"name": "app", "directory": "app"})
+        self.stack.eas.configure(polls_until_done=2, build_hang_seconds=0.5)
+        self.stack.platforms.add_posts("mastodon", "public", [{"content": f"<p>post {n}</p>"} for n in range(400)])
+        self.source = self.created(
+            "/api/v1/sources/",
+            {"name": "m", "platform": "mastodon", "url": self.stack.platforms.url, "target": "public"},
+        )
+        self.created("/api/v1/accounts/", {"instance": self.stack.platforms.url, "access_token": "chaos-token"})
+        self.rules = [
+            self.created("/api/v1/rules/", {"name": f"r{n}", "url": self.page(n, 0), "expression": "#v"})
+            for n in range(5)
+        ]
+        self.created(
+            "/api/v1/channels/", {"name": "hook", "kind": "webhook", "url": f"{self.stack.outside.url}/hook/c"}
+        )
+        self.posts = self.fetch_posts()
+
+    def created(self, path, body):
+        response = self.client.post(path, json=body)
+        assert response.status_code == 201, f"{path}: {response.status_code} {response.text}"
+        return response.json()["id"]
+
+    def page(self, rule, version):
+        return self.stack.outside.set_page(f"rule{rule}", f"<html><body><p id='v'>{rule}.{version}</p></body></html>")
+
+    def fetch_posts(self):
+        from aggregation.models import Post
+
+        self.client.post(f"/api/v1/sources/{self.source}/fetch", json={})
+        wait_until(lambda: Post.objects.count() >= 100, timeout=60)
+        return list(Post.objects.values_list("pk", flat=True))
+
+    def wait_for_workers(self):
+        from rq import Worker
+
+        seen = wait_until(
+            lambda: Worker.count(connection=self.stack.redis_client()) >= self.stack.expected_workers, timeout=60
+        )
+        assert seen, "the workers did not register"
+
+    # --- the load ---------------------------------------------------------------------------
+
+    def load(self):
+        """Requests keep arriving, about three a second, of every kind."""
+        versions = Counter()
+        kinds = ["publishing", "fetch", "run", "like"]
+        while not self.stop_load.is_set():
+            kind = random.choice(kinds)
+            try:
+                self.request(kind, versions)
+            except httpx.HTTPError:
+                self.results.requests["transport error"] += 1
+            self.stop_load.wait(0.3)
+
+    def request(self, kind, versions):
+        if kind == "like" and not self.posts:
+            return
+        path, body, row_kind = self.request_of(kind, versions)
+        started = time.monotonic()
+        response = self.client.post(path, json=body)
+        self.results.requests[f"{kind}: {response.status_code}"] += 1
+        if response.status_code == 503:
+            self.results.refused_503.append(time.monotonic() - started)
+        elif response.status_code == 202:
+            answer = response.json()
+            self.results.rows[row_kind].append(answer.get("run") or answer["id"])
+
+    def request_of(self, kind, versions):
+        if kind == "publishing":
+            body = {"project": self.project, "platform": "all", "credentials": {"expo_token": "chaos-expo-token"}}
+            return "/api/v1/publishing/initiate", body, "publishing"
+        if kind == "fetch":
+            return f"/api/v1/sources/{self.source}/fetch", {}, "fetch"
+        if kind == "run":
+            rule = random.randrange(len(self.rules))
+            versions[rule] += 1
+            self.page(rule, versions[rule])  # a real change: an alert, a delivery
+            return f"/api/v1/rules/{self.rules[rule]}/run", {}, "run"
+        return f"/api/v1/posts/{self.posts.pop()}/actions", {"action": "like"}, "action"
+
+    # --- the faults -----------------------------------------------------------------------------
+
+    def throw_faults(self):
+        """Spread the plan's faults over its minutes, in a shuffled order."""
+        faults = ["kill"] * self.plan.kills + ["flush"] * self.plan.flushes
+        faults += ["redis restart"] * self.plan.redis_restarts
+        faults += ["outage"] * bool(self.plan.outage_seconds)
+        faults += ["scheduler kill", "two schedulers"] * self.plan.scheduler_faults
+        faults += ["pool shutdown"] * self.plan.shutdown
+        random.shuffle(faults)
+        spacing = self.plan.minutes * 60 / (len(faults) + 1)
+        for fault in faults:
+            time.sleep(spacing)
+            started = time.monotonic()
+            recovered = FAULTS[fault](self)
+            self.results.recoveries[fault].append(recovered if recovered is not None else float("inf"))
+            self.check_dashboard(fault)
+            self.log(
+                f"{fault}: recovered in {self.results.recoveries[fault][-1]:.1f}s ({time.monotonic() - started:.0f}s)"
+            )
+        time.sleep(spacing)
+
+    def kill_a_busy_worker(self):
+        """SIGKILL a worker process in the middle of a job; recovered when that job's row
+        moves on (another attempt claimed it, or it ended)."""
+        from rq import Worker
+
+        busy = wait_until(lambda: self.busy_workers(Worker), timeout=20, interval=0.05)
+        if not busy:
+            return None
+        worker = random.choice(busy)
+        row = self.row_of_job(worker.get_current_job_id())
+        os.kill(worker.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        if row is None:
+            return 0.0
+        moved = wait_until(lambda: self.row_moved_on(*row), timeout=120, interval=0.2)
+        return time.monotonic() - killed if moved else None
+
+    def busy_workers(self, worker_class):
+        workers = worker_class.all(connection=self.stack.redis_client())
+        return [worker for worker in workers if worker.get_state() == "busy" and worker.pid]
+
+    def row_of_job(self, job_id):
+        from jobs import lifecycle
+
+        for kind in lifecycle._kinds.values():
+            row = kind.model.objects.filter(job_id=job_id).values("pk", "status", "updated_at").first()
+            if row:
+                return kind.model, job_id, row
+        return None
+
+    @staticmethod
+    def row_moved_on(model, job_id, before):
+        now = model.objects.filter(pk=before["pk"]).values("status", "job_id", "attempts", "updated_at").first()
+        return now and (now["status"] in FINAL or now["job_id"] != job_id or now["updated_at"] > before["updated_at"])
+
+    def flush(self):
+        """FLUSHALL: every queued job and registry is gone; the rows bring them back."""
+        active = self.active_rows()
+        self.stack.redis_client().flushall()
+        return self.time_until_live(active)
+
+    def restart_redis(self):
+        """Redis restarted without persistence: like a flush, with a moment of no Redis."""
+        active = self.active_rows()
+        self.stack.stop_redis()
+        self.stack.start_redis()
+        return self.time_until_live(active)
+
+    def outage(self):
+        """Redis stopped a while: enqueueing answers 503 fast, reads work, health says
+        degraded; then everything heals without a restart of web or workers."""
+        active = self.active_rows()
+        self.stack.stop_redis()
+        started = time.monotonic()
+        observed = []
+        while time.monotonic() - started < self.plan.outage_seconds:
+            observed.append(self.probe_outage())
+            time.sleep(1)
+        self.stack.start_redis()
+        self.results.outage = summarize_outage(observed)
+        return self.time_until_live(active)
+
+    def probe_outage(self):
+        started = time.monotonic()
+        enqueue = self.client.post(f"/api/v1/sources/{self.source}/fetch", json={})
+        enqueue_seconds = time.monotonic() - started
+        read = self.client.get("/api/v1/publishing/")
+        health = httpx.get(f"{self.stack.url}/health", timeout=5)
+        return {
+            "enqueue": enqueue.status_code,
+            "enqueue_seconds": enqueue_seconds,
+            "read": read.status_code,
+            "health": health.json().get("status"),
+        }
+
+    def kill_scheduler(self):
+        """SIGKILL rqscheduler; a new one starts (as a supervisor would) and takes over."""
+        process = self.stack.processes["scheduler"]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        killed = time.monotonic()
+        self.stack.start_scheduler("scheduler")
+        return self.time_until_periodic_run(killed)
+
+    def two_schedulers(self):
+        """A second rqscheduler beside the first for a while: nothing runs twice."""
+        self.stack.start_scheduler("scheduler-2")
+        started = time.monotonic()
+        time.sleep(15)
+        self.stack.stop_process("scheduler-2")
+        return self.time_until_periodic_run(started)
+
+    def time_until_periodic_run(self, since):
+        """The reconciler runs every RECONCILE_INTERVAL: its next run proves the schedule."""
+        from rq.registry import FinishedJobRegistry
+
+        from jobs.queueing import get_queue
+
+        def reconciled():
+            registry = FinishedJobRegistry(queue=get_queue("maintenance", self.stack.redis_client()))
+            return any(job_id.startswith("conveyor-reconcile") for job_id in registry.get_job_ids())
+
+        self.stack.redis_client().delete(FinishedJobRegistry(queue=get_queue("maintenance")).key)
+        return time.monotonic() - since if wait_until(reconciled, timeout=60) else None
+
+    def shut_a_pool_down(self):
+        """SIGTERM to a pool while it runs jobs: they finish, it exits within its grace."""
+        name = random.choice(self.stack.pool_names())
+        process = self.stack.processes[name]
+        os.killpg(process.pid, signal.SIGTERM)
+        started = time.monotonic()
+        try:
+            process.wait(int(self.stack.env["WORKER_SHUTDOWN_GRACE"]) + 10)
+        except Exception:
+            return None
+        took = time.monotonic() - started
+        self.stack.processes.pop(name)
+        self.stack.start_pool(int(name.split("-")[1]))
+        return took
+
+    def active_rows(self):
+        from jobs import lifecycle
+
+        return [
+            (kind.model, row)
+            for kind in lifecycle._kinds.values()
+            for row in kind.model.objects.filter(status__in=kind.active).values("pk", "job_id")
+        ]
+
+    def time_until_live(self, rows, timeout=120):
+        """Seconds until each row active at the fault is finished or has a job in Redis again."""
+        started = time.monotonic()
+
+        def live():
+            client = self.stack.redis_client()
+            for model, row in rows:
+                now = model.objects.filter(pk=row["pk"]).values("status", "job_id").first()
+                if now["status"] not in FINAL and not client.exists(f"rq:job:{now['job_id']}"):
+                    return False
+            return True
+
+        try:
+            return time.monotonic() - started if wait_until(live, timeout=timeout, interval=0.5) else None
+        except Exception:
+            return None
+
+    def check_dashboard(self, fault):
+        """django-rq's worker count must come back to the true number after each fault."""
+        from rq import Worker
+
+        expected = self.stack.expected_workers
+        seen = wait_until(lambda: Worker.count(connection=self.stack.redis_client()) == expected, timeout=30)
+        count = Worker.count(connection=self.stack.redis_client())
+        self.results.dashboard.append((fault, count, expected, bool(seen)))
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def settle(self):
+        """Wait for every accepted request to end; what does not is lost or stuck."""
+        deadline = time.monotonic() + self.plan.settle_seconds
+        while time.monotonic() < deadline and self.unfinished():
+            time.sleep(1)
+        self.results.unfinished = self.unfinished()
+        for kind, model in self.models().items():
+            for status in model.objects.filter(pk__in=self.results.rows[kind]).values_list("status", flat=True):
+                self.results.final[f"{kind}: {status}"] += 1
+
+    def unfinished(self):
+        return [
+            (kind, pk, status)
+            for kind, model in self.models().items()
+            for pk, status in model.objects.filter(pk__in=self.results.rows[kind]).values_list("pk", "status")
+            if status not in FINAL
+        ] + self.unfinished_deliveries()
+
+    def unfinished_deliveries(self):
+        from alerts.models import AlertDelivery
+
+        return [
+            ("delivery", pk, status)
+            for pk, status in AlertDelivery.objects.exclude(status__in=FINAL).values_list("pk", "status")
+        ]
+
+    @staticmethod
+    def models():
+        from aggregation.models import Fetch, UserAction
+        from alerts.models import RuleRun
+        from publishing.models import Publishing
+
+        return {"publishing": Publishing, "fetch": Fetch, "run": RuleRun, "action": UserAction}
+
+    def count_duplicates(self):
+        """Outside effects done more than once, counted where they land: at the stand-ins."""
+        submits = Counter(call["argv"][call["argv"].index("--id") + 1] for call in self.stack.eas.calls_of("submit"))
+        likes = Counter(request["path"] for request in self.stack.platforms.requests("/api/v1/statuses/"))
+        deliveries = Counter(json.loads(call["body"]).get("delivery") for call in self.stack.outside.hook_calls("c"))
+        self.results.duplicates = {
+            "builds submitted twice": sum(1 for count in submits.values() if count > 1),
+            "likes sent twice": sum(1 for path, count in likes.items() if path.endswith("/favourite") and count > 1),
+            "alerts delivered twice": sum(1 for count in deliveries.values() if count > 1),
+        }
+        from alerts.models import AlertDelivery
+
+        self.results.duplicates["deliveries made"] = AlertDelivery.objects.count()
+
+
+FAULTS = {
+    "kill": Drill.kill_a_busy_worker,
+    "flush": Drill.flush,
+    "redis restart": Drill.restart_redis,
+    "outage": Drill.outage,
+    "scheduler kill": Drill.kill_scheduler,
+    "two schedulers": Drill.two_schedulers,
+    "pool shutdown": Drill.shut_a_pool_down,
+}
+
+
+def summarize_outage(observed):
+    return {
+        "enqueue answers": dict(Counter(probe["enqueue"] for probe in observed)),
+        "slowest enqueue answer (s)": round(max((probe["enqueue_seconds"] for probe in observed), default=0), 2),
+        "read answers": dict(Counter(probe["read"] for probe in observed)),
+        "health": dict(Counter(probe["health"] for probe in observed)),
+    }
