@@ -219,17 +219,22 @@ class Drill:
         moves on (another attempt claimed it, or it ended)."""
         from rq import Worker
 
-        busy = wait_until(lambda: self.busy_workers(Worker), timeout=20, interval=0.05)
-        if not busy:
-            return None
-        worker = random.choice(busy)
-        row = self.row_of_job(worker.get_current_job_id())
-        os.kill(worker.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        if row is None:
-            return 0.0
-        moved = wait_until(lambda: self.row_moved_on(*row), timeout=120, interval=0.2)
-        return time.monotonic() - killed if moved else None
+        for _ in range(5):
+            busy = wait_until(lambda: self.busy_workers(Worker), timeout=20, interval=0.05)
+            if not busy:
+                return None
+            worker = random.choice(busy)
+            row = self.row_of_job(worker.get_current_job_id())
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # it ended meanwhile (another fault's doing): pick another
+            killed = time.monotonic()
+            if row is None:
+                return 0.0
+            moved = wait_until(lambda row=row: self.row_moved_on(*row), timeout=120, interval=0.2)
+            return time.monotonic() - killed if moved else None
+        return None
 
     def busy_workers(self, worker_class):
         workers = worker_class.all(connection=self.stack.redis_client())
