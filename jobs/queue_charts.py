@@ -10,10 +10,11 @@ ENDED = [
     svg.Series("retried", "failed, retried", "retried"),
     svg.Series("failed", "failed", "failed"),
 ]
-BACKLOG = [svg.Series("queued", "queued", "queued"), svg.Series("scheduled", "scheduled", "scheduled")]
+# Queued drawn last, on top: it is the backlog workers can take now.
+BACKLOG = [svg.Series("scheduled", "scheduled", "scheduled"), svg.Series("queued", "queued", "queued")]
 OLDEST = [svg.Series("oldest", "oldest queued job", "oldest")]
 
-LARGE = svg.Frame(560, 150)
+LARGE = svg.Frame(480, 150)
 SMALL = svg.Frame(180, 34, axes=False)
 
 

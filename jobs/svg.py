@@ -76,11 +76,19 @@ def svg(frame, title, body, data=""):
 
 
 def axes(frame, top_value, x_labels, format_value=str):
-    """The baseline, a grid line at the top value, its label, and the x labels."""
+    """The plot's background, the baseline, a grid line at the top value, its label, and
+    the x labels (a small chart: background and baseline only)."""
+    background = (
+        f'<rect class="plot" x="{frame.left}" y="{frame.top}" width="{frame.plot_width}" height="{frame.plot_height}"/>'
+    )
     if not frame.axes:
-        return [f'<line class="axis" x1="0" x2="{frame.width}" y1="{frame.height - 0.5}" y2="{frame.height - 0.5}"/>']
+        return [
+            background,
+            f'<line class="axis" x1="0" x2="{frame.width}" y1="{frame.height - 0.5}" y2="{frame.height - 0.5}"/>',
+        ]
     base = frame.top + frame.plot_height
     parts = [
+        background,
         f'<line class="grid" x1="{frame.left}" x2="{frame.width - 2}" y1="{frame.top}" y2="{frame.top}"/>',
         f'<line class="axis" x1="{frame.left}" x2="{frame.width - 2}" y1="{base + 0.5}" y2="{base + 0.5}"/>',
         f'<text class="label" x="{frame.left - 4}" y="{frame.top + 4}" text-anchor="end">'
