@@ -3,8 +3,10 @@ a worker restart and a web restart, and trimmed there by their own expiry.
 
 - **Jobs ended**: a worker counts each job end (finished, failed, or failed and retried)
   in a per-minute and a per-hour hash, inside the pipeline RQ already sends when the job
-  ends: four more commands, no extra round trip. Minute buckets live two hours, hour
-  buckets 26 hours (EXPIREAT from the bucket's start, so they never slide).
+  ends: two more commands, no extra round trip. Minute buckets live two hours, hour
+  buckets 26 hours: EXPIREAT from the bucket's start (so it never slides), sent by each
+  process with its first count in a bucket, and again by every sample (a bucket that lost
+  its expiry to a FLUSHALL gets it back).
 - **Backlog and oldest queued job**: sampled every CHARTS_SAMPLE_INTERVAL seconds by the
   maintenance job `jobs.jobs.sample_queues` into one sorted set per queue (scored by time,
   trimmed to a day); the charts add a live sample for "now".
@@ -56,6 +58,10 @@ SPANS = {"hour": MINUTES, "day": HOURS}
 # --- jobs ended: written by the worker ------------------------------------------------------
 
 
+# The buckets this process has already given their expiry: the current minute and hour.
+_expiring = {}
+
+
 def count_job_end(pipeline, queue_name, outcome, at=None):
     """Count one job end in its minute and its hour, inside the caller's pipeline."""
     at = time.time() if at is None else at
@@ -63,7 +69,16 @@ def count_job_end(pipeline, queue_name, outcome, at=None):
         start = span.start_of(at)
         bucket = span.counts_key(start)
         pipeline.hincrby(bucket, f"{queue_name}:{outcome}", 1)
-        pipeline.expireat(bucket, start + span.kept_seconds)
+        if _expiring.get(span.name) != start:
+            pipeline.expireat(bucket, start + span.kept_seconds)
+            _expiring[span.name] = start
+
+
+def expire_current_buckets(pipeline, now):
+    """The expiry of this and the last bucket of each span, again (a no-op on a missing key)."""
+    for span in (MINUTES, HOURS):
+        for start in span.starts(now)[-2:]:
+            pipeline.expireat(span.counts_key(start), start + span.kept_seconds)
 
 
 def jobs_ended(span, now=None, connection=None):
@@ -150,6 +165,7 @@ def sample_queues(now=None, connection=None):
         for name, sample in samples.items():
             pipe.zadd(samples_key(name), {sample.encode(): sample.at})
             pipe.zremrangebyscore(samples_key(name), "-inf", sample.at - SAMPLES_KEPT_SECONDS)
+        expire_current_buckets(pipe, time.time() if now is None else now)
         pipe.execute()
     return samples
 

@@ -32,17 +32,39 @@ def test_a_worker_counts_each_job_end_by_minute_and_by_hour(transactional_db, po
     assert ended_now("user-actions")[0] == {"finished": 0, "retried": 1, "failed": 0}
 
 
-def test_the_counts_survive_a_worker_restart_and_expire_by_themselves(transactional_db, run_worker_burst):
+def bucket_ttls(now):
+    minute = get_redis().ttl(charts.MINUTES.counts_key(charts.MINUTES.start_of(now)))
+    hour = get_redis().ttl(charts.HOURS.counts_key(charts.HOURS.start_of(now)))
+    return minute, hour
+
+
+def test_the_counts_survive_a_worker_restart_and_expire_by_themselves(transactional_db, run_worker_burst, monkeypatch):
+    monkeypatch.setattr(charts, "_expiring", {})  # a fresh worker process
     enqueue(tasks.record, "first", queue="notifications")
     run_worker_burst("notifications")
     enqueue(tasks.record, "second", queue="notifications")
     run_worker_burst("notifications")  # a new worker process adds to the same buckets
 
     assert ended_now("notifications")[0]["finished"] == 2
-    now = time.time()
-    minute_ttl = get_redis().ttl(charts.MINUTES.counts_key(charts.MINUTES.start_of(now)))
-    hour_ttl = get_redis().ttl(charts.HOURS.counts_key(charts.HOURS.start_of(now)))
+    minute_ttl, hour_ttl = bucket_ttls(time.time())
     assert 3600 < minute_ttl <= 2 * 3600 and 25 * 3600 < hour_ttl <= 26 * 3600
+
+
+def test_a_sample_gives_a_bucket_that_lost_its_expiry_its_expiry_again(transactional_db):
+    """A worker sends a bucket's expiry with its first count there; if Redis loses it meanwhile
+    (FLUSHALL, then new counts), the next sample sets it again."""
+    now = time.time()
+    with get_redis().pipeline() as pipe:
+        charts.count_job_end(pipe, "notifications", "finished", at=now)
+        pipe.execute()
+    for span in (charts.MINUTES, charts.HOURS):
+        get_redis().persist(span.counts_key(span.start_of(now)))
+    assert bucket_ttls(now) == (-1, -1)
+
+    charts.sample_queues()
+
+    minute_ttl, hour_ttl = bucket_ttls(now)
+    assert minute_ttl > 3600 and hour_ttl > 25 * 3600
 
 
 def test_a_job_end_costs_no_extra_round_trip(transactional_db, run_worker_burst, monkeypatch):
