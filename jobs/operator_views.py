@@ -5,6 +5,9 @@ Thin like the API's views: they read through jobs.selectors and jobs.queue_chart
 through jobs.services, and answer with a message and a redirect (POST, then GET).
 """
 
+from functools import wraps
+
+import redis
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -18,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from . import queue_charts, selectors, services
 from .admin import dashboard_job_url
+from .connection import QueueUnavailable
 from .policies import all_policies
 
 PAGE_SIZE = 50
@@ -28,6 +32,20 @@ def page_context(request, title, **extra):
     return {**admin.site.each_context(request), "title": title, **extra}
 
 
+def needs_redis(view):
+    """The page says that Redis is unavailable instead of failing with a 500."""
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (QueueUnavailable, redis.ConnectionError, redis.TimeoutError):
+            context = page_context(request, "The job queue is unavailable")
+            return TemplateResponse(request, "admin/jobs/unavailable.html", context, status=503)
+
+    return guarded
+
+
 # --- one queue: charts, counts, pause and resume -------------------------------------------
 
 
@@ -36,6 +54,7 @@ def known_queue(name):
         raise Http404(f"No queue {name!r}")
 
 
+@needs_redis
 def queue_page(request, name):
     known_queue(name)
     span = request.GET.get("range", "hour")
@@ -48,6 +67,7 @@ def queue_page(request, name):
 
 
 @require_POST
+@needs_redis
 def queue_pause(request, name):
     known_queue(name)
     services.queue_pause(name=name, by=request.user, reason=request.POST.get("reason", "")[:200])
@@ -56,6 +76,7 @@ def queue_pause(request, name):
 
 
 @require_POST
+@needs_redis
 def queue_resume(request, name):
     known_queue(name)
     services.queue_resume(name=name)
@@ -74,6 +95,7 @@ def back(request, name):
 # --- failed jobs -------------------------------------------------------------------------
 
 
+@needs_redis
 def failed_jobs(request):
     search, problems = search_from(request.GET)
     if request.method == "POST":

@@ -185,3 +185,16 @@ def test_keys_leave_the_list_once_their_window_is_over(transactional_db, policie
     assert [use.rate_key for use in ratelimit.keys_in_use("content-aggregation", limit)] == ["gone.example"]
     time.sleep(1.1)
     assert ratelimit.keys_in_use("content-aggregation", limit) == []
+
+
+def test_the_queue_pages_say_when_redis_is_down(staff):
+    from tests import redis_server
+
+    redis_server.stop_redis()
+    try:
+        for page in ("/admin/jobs/queues/notifications/", "/admin/jobs/failed/"):
+            answer = staff.get(page)
+            assert answer.status_code == 503 and "Redis) is unavailable" in answer.content.decode()
+        assert "Redis) is unavailable" in staff.get("/admin/").content.decode()
+    finally:
+        redis_server.start_redis()
