@@ -2,6 +2,7 @@ from django import template
 
 from jobs import queue_charts, services
 from jobs.connection import QueueUnavailable
+from jobs.policies import all_policies
 
 register = template.Library()
 
@@ -33,3 +34,9 @@ def queue_overview(context):
 
 def ended_summary(totals):
     return f"{totals['finished']} finished · {totals['failed'] + totals['retried']} failed"
+
+
+@register.simple_tag
+def queue_names():
+    """Every declared queue, in priority order (links to the queue pages)."""
+    return list(all_policies())

@@ -198,3 +198,9 @@ def test_the_queue_pages_say_when_redis_is_down(staff):
         assert "Redis) is unavailable" in staff.get("/admin/").content.decode()
     finally:
         redis_server.start_redis()
+
+
+def test_the_job_platform_app_page_links_the_queue_pages_and_failed_jobs(staff):
+    page = staff.get("/admin/jobs/").content.decode()
+    assert 'href="/admin/jobs/failed/"' in page and 'href="/admin/jobs/queues/rules-run/"' in page
+    assert "Paused queues" in page
