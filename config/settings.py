@@ -481,3 +481,9 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # any client could claim https.
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Operator views: queue charts and the failed-jobs page (jobs/charts.py, jobs/operator_views.py)
+# Seconds between two samples of each queue's backlog and oldest queued job (a maintenance job).
+CHARTS_SAMPLE_INTERVAL = env_int("CHARTS_SAMPLE_INTERVAL", 60)
+# The failed-jobs page searches the newest this many failed jobs of each queue.
+FAILED_JOBS_SEARCH_LIMIT = env_int("FAILED_JOBS_SEARCH_LIMIT", 5000)

@@ -42,6 +42,8 @@ api_v1 = [
 
 urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
+    # The job platform's own admin pages (queue charts, failed jobs), beside its models' pages.
+    path("admin/jobs/", include("jobs.admin_urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("api/v1/", include(api_v1)),

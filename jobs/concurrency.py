@@ -22,9 +22,10 @@ from . import ratelimit
 from .connection import key
 
 # KEYS: the queue's leases, its leases in this pool (KEYS[1] again when no pool cap), the
-# rate-limit log and its block key (KEYS[1] again when no rate limit).
+# rate-limit log and its block key (KEYS[1] again when no rate limit), the queue's index of
+# rate keys in use (KEYS[1] again when the limit is not per key).
 # ARGV: cap, pool cap (0: none), lease member, lease ms, rate window ms (0: no rate limit),
-# rate limit, rate-log member.
+# rate limit, rate-log member, rate key ("" when the limit is queue-wide).
 # Returns -1 when a cap is reached, 0 when the start is granted (lease and rate slot taken),
 # else the milliseconds until a rate slot frees. Nothing is taken unless it returns 0.
 # A queue's set of leases never expires as a whole (it is pruned here, and it is one key per
@@ -32,6 +33,7 @@ from .connection import key
 TRY_START = (
     ratelimit.NOW_MS
     + ratelimit.TAKE_START
+    + ratelimit.REMEMBER_KEY
     + """
 local function full(leases, cap)
     redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
@@ -46,6 +48,9 @@ if window > 0 then
     local wait = take_start(KEYS[3], KEYS[4], window, tonumber(ARGV[6]), ARGV[7], now)
     if wait > 0 then
         return wait
+    end
+    if ARGV[8] ~= '' then
+        remember_key(KEYS[5], ARGV[8], now + window, now)
     end
 end
 local lease_ms = tonumber(ARGV[4])
@@ -142,14 +147,16 @@ def try_start(connection, policy, job_id, *, pool=None, rate_key=None, rate_limi
     if pool_cap >= policy.concurrency:
         pool_cap = 0  # the queue's own cap is the tighter one: no need to count inside the pool
     pool_leases = leases_key(policy.name, pool.pool_id) if pool_cap else leases
-    rate_log = block = leases
+    rate_log = block = index = leases
     window = starts = 0
     if policy.rate_limit and rate_limited:
         rate_log = ratelimit.limiter_key(policy.name, rate_key)
         block = ratelimit.block_key(rate_log)
+        index = ratelimit.keys_index(policy.name)
         window, starts = int(policy.rate_limit.per_seconds * 1000), policy.rate_limit.starts
-    args = [policy.concurrency, pool_cap, job_id, lease_ms(), window, starts, rate_member or job_id]
-    answer = int(_script(connection, TRY_START)(keys=[leases, pool_leases, rate_log, block], args=args))
+    keyed = rate_key if window and rate_key else ""
+    args = [policy.concurrency, pool_cap, job_id, lease_ms(), window, starts, rate_member or job_id, keyed]
+    answer = int(_script(connection, TRY_START)(keys=[leases, pool_leases, rate_log, block, index], args=args))
     if answer == OVER_CAP:
         return Start(over_cap=True)
     if answer > 0:

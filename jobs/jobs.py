@@ -1,6 +1,6 @@
 """The platform's own periodic jobs, scheduled by `manage.py rqscheduler`."""
 
-from . import reconciler, retention
+from . import charts, reconciler, retention
 
 
 def reconcile():
@@ -11,3 +11,8 @@ def reconcile():
 def cleanup():
     """Trim finished and failed job registries to each queue's retention policy."""
     return retention.trim_all()
+
+
+def sample_queues():
+    """Record each queue's backlog and oldest queued job for the charts (jobs/charts.py)."""
+    return {name: sample.queued for name, sample in charts.sample_queues().items()}

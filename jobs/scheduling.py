@@ -57,6 +57,7 @@ def platform_jobs():
     return [
         Periodic("conveyor-reconcile", "jobs.jobs.reconcile", settings.RECONCILE_INTERVAL),
         Periodic("conveyor-cleanup", "jobs.jobs.cleanup", settings.CLEANUP_INTERVAL),
+        Periodic("conveyor-sample-queues", "jobs.jobs.sample_queues", settings.CHARTS_SAMPLE_INTERVAL),
     ]
 
 

@@ -1,6 +1,7 @@
 """Operator actions on queues. The database records pauses; Redis mirrors them."""
 
 from django.db import transaction
+from rq.job import Job
 from rq.registry import (
     FailedJobRegistry,
     FinishedJobRegistry,
@@ -11,7 +12,7 @@ from rq.registry import (
 from core.errors import ServiceError
 
 from . import lifecycle, pausing, ratelimit, retention
-from .connection import ensure_available
+from .connection import ensure_available, get_redis
 from .models import PausedQueue
 from .policies import all_policies, policy_for
 from .queueing import get_queue
@@ -64,16 +65,31 @@ def queue_stat(policy, paused):
         "retry_delays": list(policy.retry_delays),
         "keep_finished": policy.keep_finished,
         "keep_failed": policy.keep_failed,
-        "rate_limit": None,
+        "rate_limit": rate_limit_use(policy),
     }
-    if policy.rate_limit:
-        log_key = ratelimit.limiter_key(policy.name)
-        stat["rate_limit"] = {
-            "starts": policy.rate_limit.starts,
-            "per_seconds": policy.rate_limit.per_seconds,
-            "in_window": ratelimit.starts_in_window(policy.rate_limit, log_key),
-        }
     return stat
+
+
+BUSIEST_KEYS_SHOWN = 5
+
+
+def rate_limit_use(policy):
+    """The queue's start limit and its use now: the queue-wide window, and for limits per
+    host or domain the busiest keys (and those a remote's 429 blocks). None: no limit, no block."""
+    keys = ratelimit.keys_in_use(policy.name, policy.rate_limit)
+    if policy.rate_limit is None and not keys:
+        return None
+    limit = policy.rate_limit
+    return {
+        "starts": limit.starts if limit else None,
+        "per_seconds": limit.per_seconds if limit else None,
+        "in_window": ratelimit.starts_in_window(limit, ratelimit.limiter_key(policy.name)) if limit else 0,
+        "keys_in_use": len(keys),
+        "busiest_keys": [
+            {"key": use.rate_key, "in_window": use.in_window, "blocked_for": round(use.blocked_for, 1)}
+            for use in keys[:BUSIEST_KEYS_SHOWN]
+        ],
+    }
 
 
 def queue_cleanup():
@@ -86,3 +102,29 @@ def queue_requeue_failed(*, name):
     require_queue(name)
     ensure_available()
     return lifecycle.requeue_failed(name)
+
+
+def failed_jobs_requeue(*, job_ids):
+    """Requeue these failed jobs through the row lifecycle: each row reopens (queued, a fresh
+    attempt count) and its job runs again. Returns how many were requeued; a job no longer
+    failed (requeued or deleted meanwhile) is skipped."""
+    ensure_available()
+    jobs = [job for job in Job.fetch_many(list(job_ids), connection=get_redis()) if job is not None]
+    return sum(lifecycle.requeue(lifecycle.kind_of_job(job), job) for job in jobs if is_failed(job))
+
+
+def failed_jobs_delete(*, job_ids):
+    """Delete these failed jobs from RQ (the job, its registry entry, its results). Their rows
+    stay failed: the row, not Redis, is the record. Returns how many were deleted."""
+    ensure_available()
+    jobs = [job for job in Job.fetch_many(list(job_ids), connection=get_redis()) if job is not None]
+    failed = [job for job in jobs if is_failed(job)]
+    with get_redis().pipeline() as pipe:
+        for job in failed:
+            job.delete(pipeline=pipe)
+        pipe.execute()
+    return len(failed)
+
+
+def is_failed(job):
+    return job.id in FailedJobRegistry(queue=get_queue(job.origin))

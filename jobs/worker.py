@@ -20,6 +20,8 @@ enforces job timeouts (SIGALRM death penalty in the main thread). What it adds:
   lives for minutes), the running job's concurrency lease, the worker's registration again
   when Redis lost it (FLUSHALL), its RQ scheduler process started again when it died, and
   the watchdog of overdue scheduled jobs (jobs/watchdog.py), one worker at a time;
+- each job end is counted for the queue charts (jobs/charts.py) in the pipeline that
+  records it;
 - SIGTERM lets the running job finish for WORKER_SHUTDOWN_GRACE seconds, then interrupts
   it (it is retried like any failure) and exits.
 """
@@ -29,6 +31,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import redis
@@ -43,7 +46,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from . import concurrency, pausing, watchdog
+from . import charts, concurrency, pausing, watchdog
 from .connection import key
 from .policies import all_policies
 from .queueing import ConveyorQueue
@@ -112,6 +115,7 @@ class ConveyorWorker(SimpleWorker):
     _plain_heartbeat_at = 0.0
     _suspension_checked_at = 0.0
     _idle_sent = False
+    _ending = None  # (queue name, outcome) of the job whose end RQ is recording
 
     def __init__(self, queues, *args, **kwargs):
         kwargs["queue_class"] = ConveyorQueue
@@ -322,6 +326,44 @@ class ConveyorWorker(SimpleWorker):
         # RQ writes the job's last_heartbeat here in a round trip of its own; the pipeline that
         # records the job's outcome follows at once and saves the job with it.
         job.ended_at = job.last_heartbeat = now()
+
+    # --- job ends counted for the charts, in RQ's own last pipeline ------------------------
+
+    def handle_job_success(self, job, queue, *args, **kwargs):
+        with self._counting_end(job, "finished"):
+            return super().handle_job_success(job, queue, *args, **kwargs)
+
+    def handle_job_failure(self, job, queue, *args, **kwargs):
+        # Decided here: by the time RQ counts the failure it has forgotten a stop request.
+        retried = job.should_retry and self._stopped_job_id != job.id
+        with self._counting_end(job, "retried" if retried else "failed"):
+            return super().handle_job_failure(job, queue, *args, **kwargs)
+
+    def handle_job_retry(self, job, queue, retry, *args, **kwargs):
+        exhausted = bool(job.number_of_retries and job.number_of_retries >= retry.max)
+        with self._counting_end(job, "failed" if exhausted else "retried"):
+            return super().handle_job_retry(job, queue, retry, *args, **kwargs)
+
+    @contextmanager
+    def _counting_end(self, job, outcome):
+        self._ending = (job.origin, outcome)
+        try:
+            yield
+        finally:
+            self._ending = None
+
+    def increment_successful_job_count(self, pipeline=None):
+        super().increment_successful_job_count(pipeline)
+        self._count_end(pipeline)
+
+    def increment_failed_job_count(self, pipeline=None):
+        super().increment_failed_job_count(pipeline)
+        self._count_end(pipeline)
+
+    def _count_end(self, pipeline):
+        if self._ending is not None:
+            queue_name, outcome = self._ending
+            charts.count_job_end(pipeline if pipeline is not None else self.connection, queue_name, outcome)
 
     # --- which queues to dequeue -----------------------------------------------------------
 
