@@ -283,3 +283,21 @@ def test_a_live_worker_is_no_alert(api, outside, channel_for, processes):
     time.sleep(1)
 
     assert outside.hook_calls("ops") == [] and not AlertDelivery.objects.exists()
+
+
+def test_routes_are_made_in_the_admin_through_the_same_service(staff, api, channel_for, settings):
+    channel = channel_for("ops")
+    assert staff.get("/admin/alerts/platformroute/add/").status_code == 200
+
+    refused = staff.post(
+        "/admin/alerts/platformroute/add/",
+        {"event": "publishing_failed", "channel": channel["id"], "threshold_minutes": 5},
+    )
+    saved = staff.post("/admin/alerts/platformroute/add/", {"event": "queue_backlog", "channel": channel["id"]})
+
+    assert refused.status_code == 200 and "threshold_minutes" in refused.context["adminform"].form.errors
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    route = PlatformRoute.objects.get()
+    assert (route.workspace_id, route.threshold_minutes) == (channel["workspace"], settings.PLATFORM_BACKLOG_MINUTES)
+    assert staff.get("/admin/alerts/platformroute/").status_code == 200
+    assert staff.get(f"/admin/alerts/platformroute/{route.pk}/change/").status_code == 200
