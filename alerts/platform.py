@@ -152,7 +152,7 @@ def no_worker_message(since, *, now, backlogs):
     title = f"No live Conveyor worker for {minutes(now - since)}: no job runs"
     details = {
         "last worker seen at": platform_events.moment(since),
-        "queued jobs": ", ".join(f"{b.queue} {b.queued}" for b in backlogs) or "see the dashboard",
+        "queued jobs": ", ".join(f"{b.queue} {b.queued}" for b in backlogs) or "none",
         "checked at": platform_events.moment(now),
     }
     return health_message(Event.NO_WORKER, title, details)

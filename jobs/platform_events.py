@@ -82,9 +82,6 @@ class Backlog:
     queued: int
     oldest_enqueued_at: datetime
 
-    def age_seconds(self, now=None):
-        return ((now or datetime.now(UTC)) - self.oldest_enqueued_at).total_seconds()
-
 
 def backlogs(connection):
     """Each queue that has jobs waiting, with its oldest one's enqueue time; paused queues
