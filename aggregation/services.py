@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.outbound import FetchRefused, new_client
-from jobs import lifecycle, ratelimit, scheduling
+from jobs import lifecycle, platform_events, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.queueing import enqueue
 from workspaces.services import within_quota, workspace_for_write, workspaces_of
@@ -153,6 +153,29 @@ def source_record_failure(fetch, message):
     ).update(enabled=False)
     if disabled:
         log.warning("source %s disabled after %s failed fetches in a row", source_id, settings.SOURCE_MAX_FAILURES)
+        platform_events.emit(disabled_event(fetch, message))
+
+
+def disabled_event(fetch, message):
+    """What its workspace's platform routes hear when the fetch disabled its source."""
+    source = fetch.source
+    return platform_events.RowEvent(
+        platform_events.SOURCE_DISABLED,
+        source.workspace_id,
+        title=f"Source {source.name} disabled after {settings.SOURCE_MAX_FAILURES} failed fetches in a row",
+        details={
+            "source": source.pk,
+            "name": source.name,
+            "platform": source.platform,
+            "address": source.url,
+            "target": source.target or "none",
+            "last fetched at": platform_events.moment(source.last_fetched_at),
+            "disabled at": platform_events.moment(timezone.now()),
+            "last fetch": fetch.pk,
+            "url": platform_events.api_url("source-detail", source.pk),
+        },
+        error=message,
+    )
 
 
 FETCH = lifecycle.Kind(

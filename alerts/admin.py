@@ -5,9 +5,10 @@ from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
 from core.admin import URL_FIELDS, GuardedUrlForm, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
+from workspaces.services import workspaces_of
 
 from . import services
-from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+from .models import Alert, AlertDelivery, Channel, PlatformRoute, Rule, RuleRun, Snapshot
 from .serializers import ChannelSerializer
 
 RECENT_RUNS = 12
@@ -26,9 +27,33 @@ def run_title(run):
     return f"#{run.pk} {run.requested_at:%Y-%m-%d %H:%M:%S}: {what} {run.error[:100]}".strip()
 
 
+class RuleForm(GuardedUrlForm):
+    """A rule's channels are its workspace's: only those are offered (a new rule: those of the
+    workspaces offered, each named with its workspace), and another's is refused."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("channels")
+        if field is None:
+            return
+        if self.instance.pk:
+            field.queryset = Channel.objects.filter(workspace_id=self.instance.workspace_id)
+        else:
+            workspaces = self.fields["workspace"].queryset
+            field.queryset = Channel.objects.filter(workspace__in=workspaces).select_related("workspace")
+            field.label_from_instance = lambda channel: f"{channel.name} ({channel.workspace})"
+
+    def clean(self):
+        data = super().clean()
+        workspace, chosen = data.get("workspace"), data.get("channels") or []
+        if workspace and any(channel.workspace_id != workspace.pk for channel in chosen):
+            self.add_error("channels", "Choose channels of the rule's workspace, or none.")
+        return data
+
+
 @admin.register(Rule)
 class RuleAdmin(ServiceAdmin):
-    form = GuardedUrlForm
+    form = RuleForm
     formfield_overrides = URL_FIELDS
     list_display = [
         "name",
@@ -43,6 +68,7 @@ class RuleAdmin(ServiceAdmin):
     ]
     list_filter = ["enabled", "fetch_mode", "extractor", "priority", "workspace"]
     search_fields = ["name", "url", "expression"]
+    filter_horizontal = ["channels"]
     readonly_fields = [
         "consecutive_errors",
         "error_alerted",
@@ -248,3 +274,51 @@ class ChannelAdmin(WorkspaceAdmin):
             services.channel_test(channel=channel)
 
         enqueue_each(self, request, queryset, test, "{count} test message(s) queued.")
+
+
+class PlatformRouteForm(forms.ModelForm):
+    """A route's workspace is its channel's: an existing route offers only its workspace's channels."""
+
+    class Meta:
+        model = PlatformRoute
+        fields = ["event", "channel", "threshold_minutes"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["channel"].queryset = Channel.objects.filter(workspace_id=self.instance.workspace_id)
+
+    def clean(self):
+        data = super().clean()
+        event, threshold = data.get("event"), data.get("threshold_minutes")
+        if event and threshold is not None and event not in PlatformRoute.PLATFORM_WIDE:
+            self.add_error("threshold_minutes", "Only queue_backlog and no_worker routes have a threshold.")
+        return data
+
+
+@admin.register(PlatformRoute)
+class PlatformRouteAdmin(WorkspaceAdmin):
+    """Saved through the route services, as the API's: the workspace is the channel's, and a
+    health route without a threshold gets the default one."""
+
+    form = PlatformRouteForm
+    list_display = ["event", "channel", "threshold_minutes", "workspace", "created_at"]
+    list_filter = ["event", "workspace"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "channel" and not request.user.is_superuser:
+            kwargs["queryset"] = Channel.objects.filter(workspace__in=workspaces_of(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {"event": data["event"], "threshold_minutes": data.get("threshold_minutes")}
+        if change:
+            route = PlatformRoute.objects.get(pk=obj.pk)
+            saved = services.platform_route_update(route=route, channel_id=data["channel"].pk, **fields)
+        else:
+            saved = services.platform_route_create(channel=data["channel"], **fields)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.platform_route_delete(route=obj)

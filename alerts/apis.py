@@ -8,12 +8,13 @@ from core.throttling import EnqueueThrottle
 from workspaces.apis import WorkspaceScoped
 
 from . import services
-from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+from .models import Alert, AlertDelivery, Channel, PlatformRoute, Rule, RuleRun, Snapshot
 from .serializers import (
     AlertQuerySerializer,
     AlertSerializer,
     ChannelSerializer,
     DeliverySerializer,
+    PlatformRouteSerializer,
     RuleRunSerializer,
     RuleSerializer,
     RunRequestSerializer,
@@ -23,7 +24,7 @@ from .serializers import (
 
 class RuleScoped(WorkspaceScoped):
     def get_queryset(self):
-        return Rule.objects.filter(workspace__in=self.user_workspaces())
+        return Rule.objects.filter(workspace__in=self.user_workspaces()).prefetch_related("channels")
 
     def user_rule(self):
         return generics.get_object_or_404(
@@ -173,3 +174,31 @@ class DeliveryDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return AlertDelivery.objects.filter(workspace__in=self.user_workspaces())
+
+
+class PlatformRouteScoped(WorkspaceScoped):
+    serializer_class = PlatformRouteSerializer
+
+    def get_queryset(self):
+        return PlatformRoute.objects.filter(workspace__in=self.user_workspaces())
+
+
+class PlatformRouteListCreateApi(PlatformRouteScoped, generics.ListAPIView):
+    def post(self, request):
+        data = PlatformRouteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        route = services.platform_route_create(user=request.user, **data.validated_data)
+        return Response(PlatformRouteSerializer(route).data, status=status.HTTP_201_CREATED)
+
+
+class PlatformRouteDetailApi(PlatformRouteScoped, generics.RetrieveDestroyAPIView):
+    def patch(self, request, pk):
+        route = self.get_object()
+        data = PlatformRouteSerializer(route, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(
+            PlatformRouteSerializer(services.platform_route_update(route=route, **data.validated_data)).data
+        )
+
+    def perform_destroy(self, route):
+        services.platform_route_delete(route=route)

@@ -25,3 +25,11 @@ def claims_prune():
 def delivery_send(delivery_id):
     """Send one alert to one channel through apprise or our signed webhook; retried on failure."""
     return lifecycle.run(services.DELIVERY, delivery_id, services.delivery_send)
+
+
+def platform_check():
+    """Every PLATFORM_CHECK_INTERVAL (maintenance queue): queue backlogs and live workers
+    against every health route; a condition past a route's threshold is sent to its channel."""
+    from . import platform
+
+    return f"{len(platform.platform_check())} platform alert(s) queued"

@@ -54,6 +54,12 @@ class Rule(models.Model):
     error_threshold = models.PositiveIntegerField(
         default=3, help_text="Failed runs in a row that raise one error alert."
     )
+    channels = models.ManyToManyField(
+        "Channel",
+        blank=True,
+        related_name="rules",
+        help_text="Where this rule's alerts go (its workspace's channels); none chosen: every enabled channel.",
+    )
     # Bumped when what is watched changes (URL, extractor, expression, normalisation): the
     # next run starts a new baseline instead of alerting on the difference of the edit.
     revision = models.PositiveIntegerField(default=1, editable=False)
@@ -231,3 +237,40 @@ class DedupeClaim(models.Model):
 
     def __str__(self):
         return f"{self.dedupe_key} → channel {self.channel_id} until {self.until:%H:%M:%S}"
+
+
+class PlatformRoute(models.Model):
+    """A workspace hears about a platform event on one of its channels. Row events (a
+    publishing failed, a source disabled) are the workspace's own rows'; health events (a
+    queue's backlog, no live worker) are the whole platform's, heard by every route to them."""
+
+    class Event(models.TextChoices):
+        PUBLISHING_FAILED = "publishing_failed", "A publishing failed"
+        SOURCE_DISABLED = "source_disabled", "A source was disabled after failed fetches"
+        QUEUE_BACKLOG = "queue_backlog", "A queue's oldest job waits longer than the threshold"
+        NO_WORKER = "no_worker", "No live worker for longer than the threshold"
+
+    # Health events: about the whole platform, and judged against the route's threshold.
+    PLATFORM_WIDE = (Event.QUEUE_BACKLOG, Event.NO_WORKER)
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="platform_routes")
+    event = models.CharField(max_length=20, choices=Event.choices)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="platform_routes")
+    threshold_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Health events only: how old the oldest queued job, or how long without a live worker.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event", "id"]
+        constraints = [models.UniqueConstraint(fields=["channel", "event"], name="one_route_per_channel_event")]
+
+    def __str__(self):
+        return f"{self.get_event_display()} → {self.channel}"
+
+    @property
+    def platform_wide(self):
+        return self.event in self.PLATFORM_WIDE

@@ -9,11 +9,20 @@ from core.serializers import PublicUrlField, StrictIntegerField, StrictSerialize
 from jobs import scheduling
 
 from . import channels, extract
-from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+from .models import Alert, AlertDelivery, Channel, PlatformRoute, Rule, RuleRun, Snapshot
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 # Set by the fetch itself; a rule may not override them.
 RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+class ChannelIdsField(serializers.ListField):
+    """A rule's channels by id; the service checks they are the rule's workspace's."""
+
+    child = StrictIntegerField(min_value=1)
+
+    def to_representation(self, channels):
+        return sorted(channel.pk for channel in channels.all())
 
 
 class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
@@ -27,6 +36,11 @@ class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
     domain = serializers.CharField(read_only=True)
     interval = StrictIntegerField(min_value=1, max_value=30 * 86400, required=False)
     error_threshold = StrictIntegerField(min_value=1, max_value=1000, required=False)
+    channels = ChannelIdsField(
+        max_length=100,
+        required=False,
+        help_text="Channels of the rule's workspace that get its alerts; empty: every enabled channel.",
+    )
 
     class Meta:
         model = Rule
@@ -48,6 +62,7 @@ class RuleSerializer(StrictSerializer, serializers.ModelSerializer):
             "enabled",
             "priority",
             "error_threshold",
+            "channels",
             "consecutive_errors",
             "last_error",
             "last_run_at",
@@ -210,3 +225,24 @@ class ChannelSerializer(StrictSerializer, serializers.ModelSerializer):
         except httpx.HTTPError:
             pass  # a name that does not resolve today may tomorrow: each send checks again
         return url
+
+
+class PlatformRouteSerializer(StrictSerializer, serializers.ModelSerializer):
+    """A platform event sent to a channel; the route belongs to the channel's workspace."""
+
+    workspace = serializers.IntegerField(source="workspace_id", read_only=True)
+    channel = StrictIntegerField(source="channel_id", min_value=1)
+    threshold_minutes = StrictIntegerField(
+        min_value=1,
+        max_value=7 * 24 * 60,
+        required=False,
+        allow_null=True,
+        help_text="queue_backlog: the oldest queued job's age; no_worker: how long without a live worker "
+        "(minutes; empty: the default). Other events have none.",
+    )
+
+    class Meta:
+        model = PlatformRoute
+        fields = ["id", "workspace", "event", "channel", "threshold_minutes", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators = []  # the service says when a channel already hears an event

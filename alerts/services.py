@@ -20,11 +20,11 @@ from core.outbound import origin_of
 from jobs import lifecycle, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.policies import policy_for
-from workspaces.services import within_quota, workspace_for_write
+from workspaces.services import within_quota, workspace_for_write, workspaces_of
 
 from . import channels, diff, extract
 from .fetchers import PermanentFetchError, TransientFetchError, fetch
-from .models import Alert, AlertDelivery, Channel, DedupeClaim, Rule, RuleRun, Snapshot
+from .models import Alert, AlertDelivery, Channel, DedupeClaim, PlatformRoute, Rule, RuleRun, Snapshot
 
 log = logging.getLogger("conveyor.alerts")
 
@@ -37,13 +37,31 @@ DEBUG_TEXT_LIMIT = 20_000
 # --- rules and their schedules ----------------------------------------------------------
 
 
-def rule_create(*, user=None, workspace_id=None, workspace=None, **fields):
+def rule_create(*, user=None, workspace_id=None, workspace=None, channels=(), **fields):
     """A new rule, scheduled once committed. `workspace` (the admin's choice) or the one
-    `workspace_id` names, if `user` belongs to it, else the user's own."""
+    `workspace_id` names, if `user` belongs to it, else the user's own. `channels` (ids or
+    rows) must be that workspace's; none: its alerts go to every enabled channel."""
     workspace = workspace or workspace_for_write(user=user, workspace_id=workspace_id)
+    chosen = channels_of_workspace(workspace.pk, channels)
     fields.setdefault("interval", settings.RULE_DEFAULT_INTERVAL)
     with within_quota(workspace, workspace.rules.all(), limit=settings.WORKSPACE_MAX_RULES, what="rules"):
-        return scheduling.save_and_resync(Rule(workspace=workspace, **fields), rule_periodic)
+        rule = scheduling.save_and_resync(Rule(workspace=workspace, **fields), rule_periodic)
+        rule.channels.set(chosen)
+    return rule
+
+
+def channels_of_workspace(workspace_id, channels):
+    """The channels `channels` (ids or rows) names, all of the workspace's, or a 400 that
+    names the others (another workspace's channel reads as no channel at all)."""
+    ids = {getattr(channel, "pk", channel) for channel in channels}
+    found = list(Channel.objects.filter(workspace_id=workspace_id, pk__in=ids))
+    missing = sorted(ids - {channel.pk for channel in found})
+    if missing:
+        raise ServiceError(
+            "No such channel in this rule's workspace.",
+            fields={"channels": [f"No such channel in this workspace: {pk}." for pk in missing]},
+        )
+    return found
 
 
 # What decides the watched text: changing one starts a new baseline.
@@ -54,7 +72,32 @@ def rule_update(*, rule, **changes):
     """Apply changes and reschedule at once. Enabling a rule again forgets its error
     streak; changing what it watches starts a new baseline (no alert for the edit). Moving
     the URL to another origin drops the stored headers unless new ones come with it: they
-    are credentials for the old origin, and any member of the workspace may edit the URL."""
+    are credentials for the old origin, and any member of the workspace may edit the URL.
+    Its channels stay its workspace's: a rule moved to another workspace (admin) must be
+    given that workspace's channels, or none."""
+    chosen = updated_channels(rule, changes)
+    with transaction.atomic():
+        rule = rule_apply(rule, changes)
+        if chosen is not None:
+            rule.channels.set(chosen)
+    return rule
+
+
+def updated_channels(rule, changes):
+    """The rule's new channels (None: unchanged), checked against its workspace after the changes."""
+    workspace = changes.get("workspace", rule.workspace)
+    workspace_id = getattr(workspace, "pk", workspace)
+    if "channels" in changes:
+        return channels_of_workspace(workspace_id, changes.pop("channels"))
+    if workspace_id != rule.workspace_id and rule.channels.exclude(workspace_id=workspace_id).exists():
+        raise ServiceError(
+            "This rule's channels belong to its old workspace.",
+            fields={"channels": ["Choose channels of the new workspace, or none."]},
+        )
+    return None
+
+
+def rule_apply(rule, changes):
     if "url" in changes and "headers" not in changes and origin_of(changes["url"]) != origin_of(rule.url):
         changes["headers"] = {}
     if changes.get("enabled") and not rule.enabled:
@@ -318,22 +361,32 @@ def alert_raise(run, rule, kind, *, title, dedupe_key, diff=""):
 
 
 def alert_dispatch(alert):
-    """One delivery per enabled channel of the workspace; call inside a transaction."""
-    for channel in Channel.objects.filter(workspace_id=alert.workspace_id, enabled=True):
+    """One delivery per enabled channel the alert's rule chose, or, when it chose none, per
+    enabled channel of the workspace; call inside a transaction."""
+    for channel in alert_channels(alert):
         queue_delivery(channel, alert.dedupe_key, alert=alert)
 
 
-def channel_send(channel, message, *, dedupe_key=None):
+def alert_channels(alert):
+    enabled = Channel.objects.filter(workspace_id=alert.workspace_id, enabled=True)
+    if Rule.channels.through.objects.filter(rule_id=alert.rule_id).exists():
+        return enabled.filter(rules=alert.rule_id)
+    return enabled
+
+
+def channel_send(channel, message, *, dedupe_key=None, window=None):
     """Queue `message` ({"title", "body", "kind", …}) to the channel: how other apps push
-    to alert channels. With a dedupe key, sent once per dedupe window. Call in a transaction."""
-    return queue_delivery(channel, dedupe_key, message=message)
+    to alert channels. With a dedupe key, sent once per dedupe window (the alerts-dispatch
+    queue's, unless `window`, a timedelta, says otherwise). Call in a transaction."""
+    return queue_delivery(channel, dedupe_key, window=window, message=message)
 
 
-def queue_delivery(channel, dedupe_key, **fields):
+def queue_delivery(channel, dedupe_key, *, window=None, **fields):
     """A delivery row and its job, or a row marked duplicate when the dedupe key already
     went to this channel within the window."""
     delivery = AlertDelivery.objects.create(channel=channel, workspace_id=channel.workspace_id, **fields)
-    window = timedelta(seconds=policy_for(DISPATCH_QUEUE).dedupe_window or 0)
+    if window is None:
+        window = timedelta(seconds=policy_for(DISPATCH_QUEUE).dedupe_window or 0)
     if dedupe_key and window and not claim_dedupe(channel, dedupe_key, window):
         AlertDelivery.objects.filter(pk=delivery.pk).update(
             status=AlertDelivery.Status.DUPLICATE, last_error=f"{dedupe_key} was sent within {window}"
@@ -392,6 +445,28 @@ def delivery_send(delivery):
     lifecycle.succeed(DELIVERY, delivery, delivery.job_id, delivered_at=timezone.now())
     log.info("delivery %s (%s) delivered", delivery.pk, delivery)
     return "delivered"
+
+
+def delivery_send_now(delivery):
+    """Send a queued delivery from this process, for when no worker can (the scheduler's
+    platform alerts while no worker lives). The row is claimed as its job would claim it: when
+    a worker takes that job, it finds the row delivered and does nothing; a failed send leaves
+    the row queued, with its error, for that job. True if it was delivered."""
+    claimed = (
+        lifecycle.held(DELIVERY, delivery.pk, delivery.job_id)
+        .filter(status=AlertDelivery.Status.QUEUED)
+        .update(status=AlertDelivery.Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now())
+    )
+    if not claimed:
+        return False
+    try:
+        channels.send(delivery.channel, message_for(delivery))
+    except Exception as exc:
+        lifecycle.retry_later(DELIVERY, delivery, delivery.job_id, lifecycle.describe(exc))
+        return False
+    lifecycle.succeed(DELIVERY, delivery, delivery.job_id, delivered_at=timezone.now())
+    log.info("delivery %s (%s) delivered by this process", delivery.pk, delivery)
+    return True
 
 
 TEST_MESSAGE = {"title": "Conveyor test message", "body": "This channel receives Conveyor's alerts.", "kind": "test"}
@@ -458,6 +533,61 @@ def channel_test(*, channel):
                 status_code=429,
             )
         return channel_send(channel, TEST_MESSAGE)
+
+
+# --- platform routes ------------------------------------------------------------------------
+
+
+def platform_route_create(*, event, user=None, channel_id=None, channel=None, threshold_minutes=None):
+    """Route a platform event to `channel` (the admin's choice) or to the one of the user's
+    channels `channel_id` names; the route belongs to the channel's workspace. A health
+    event without a threshold gets the default one."""
+    channel = channel or Channel.objects.filter(pk=channel_id, workspace__in=workspaces_of(user)).first()
+    if channel is None:
+        raise ServiceError("No such channel.", fields={"channel": ["No such channel."]})
+    route = PlatformRoute(workspace_id=channel.workspace_id, channel=channel, event=event)
+    return route_save(route, threshold_minutes=threshold_minutes)
+
+
+def platform_route_update(*, route, channel_id=None, **changes):
+    """Change a route's event, threshold or channel (another of its workspace's)."""
+    if channel_id is not None:
+        route.channel = Channel.objects.filter(pk=channel_id, workspace_id=route.workspace_id).first()
+        if route.channel is None:
+            raise ServiceError("No such channel in this route's workspace.", fields={"channel": ["No such channel."]})
+    route.event = changes.pop("event", route.event)
+    threshold = changes.pop("threshold_minutes", route.threshold_minutes if route.platform_wide else None)
+    return route_save(route, threshold_minutes=threshold)
+
+
+def route_save(route, *, threshold_minutes):
+    if threshold_minutes is not None and not route.platform_wide:
+        raise ServiceError(
+            f"A {route.event} route has no threshold.",
+            fields={"threshold_minutes": ["Only queue_backlog and no_worker routes have a threshold."]},
+        )
+    if route.platform_wide and threshold_minutes is None:
+        threshold_minutes = DEFAULT_THRESHOLDS[route.event]()
+    route.threshold_minutes = threshold_minutes
+    already = ServiceError("This channel already hears this event.", fields={"event": ["Already routed here."]})
+    if PlatformRoute.objects.filter(channel=route.channel, event=route.event).exclude(pk=route.pk).exists():
+        raise already
+    try:
+        with transaction.atomic():
+            route.save()
+    except IntegrityError:
+        raise already from None  # a racing request routed it first
+    return route
+
+
+DEFAULT_THRESHOLDS = {
+    PlatformRoute.Event.QUEUE_BACKLOG: lambda: settings.PLATFORM_BACKLOG_MINUTES,
+    PlatformRoute.Event.NO_WORKER: lambda: settings.PLATFORM_NO_WORKER_MINUTES,
+}
+
+
+def platform_route_delete(*, route):
+    route.delete()
 
 
 RUN = lifecycle.Kind(

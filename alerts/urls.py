@@ -15,4 +15,6 @@ urlpatterns = [
     path("channels/<int:pk>", apis.ChannelDetailApi.as_view(), name="channel-detail"),
     path("channels/<int:pk>/test", apis.ChannelTestApi.as_view(), name="channel-test"),
     path("deliveries/<int:pk>", apis.DeliveryDetailApi.as_view(), name="delivery-detail"),
+    path("platform-routes/", apis.PlatformRouteListCreateApi.as_view(), name="platform-route-list"),
+    path("platform-routes/<int:pk>", apis.PlatformRouteDetailApi.as_view(), name="platform-route-detail"),
 ]

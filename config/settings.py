@@ -423,6 +423,17 @@ SOURCE_PAGE_SIZE = env_int("SOURCE_PAGE_SIZE", 40)
 SOURCE_MAX_FAILURES = env_int("SOURCE_MAX_FAILURES", 5)
 SOURCE_DEFAULT_POLL_INTERVAL = env_int("SOURCE_DEFAULT_POLL_INTERVAL", 900)
 
+# --- Platform alerts (alerts.PlatformRoute, alerts/platform.py) -------------------------------
+# Seconds between two checks of the platform's health (queue backlogs, live workers): a
+# periodic job on the maintenance queue, and the rqscheduler process itself when no worker lives.
+PLATFORM_CHECK_INTERVAL = env_float("PLATFORM_CHECK_INTERVAL", 60)
+# A route's threshold when it names none: the age of a queue's oldest queued job, and how
+# long the platform may have no live worker, in minutes.
+PLATFORM_BACKLOG_MINUTES = env_int("PLATFORM_BACKLOG_MINUTES", 15)
+PLATFORM_NO_WORKER_MINUTES = env_int("PLATFORM_NO_WORKER_MINUTES", 2)
+# While a backlog or a missing worker lasts, a channel hears of it again once per this many seconds.
+PLATFORM_ALERT_WINDOW = env_int("PLATFORM_ALERT_WINDOW", 3600)
+
 # --- Alerts (change detection) ----------------------------------------------------------------
 # The per-domain limit is the rules-run queue's rate_limit (10 checks a minute per domain);
 # domains listed here are not limited (your own site, a local target in benchmarks).

@@ -63,7 +63,8 @@ class ServiceAdmin(WorkspaceAdmin):
     Subclasses name them: `create(request, fields)` and `update(row, changes)` return the row."""
 
     def save_model(self, request, obj, form, change):
-        model_fields = {model_field.name for model_field in self.model._meta.fields}
+        options = self.model._meta
+        model_fields = {model_field.name for model_field in (*options.fields, *options.many_to_many)}
         names = form.changed_data if change else form.cleaned_data
         values = {name: form.cleaned_data[name] for name in names if name in model_fields}
         if change:
@@ -71,6 +72,11 @@ class ServiceAdmin(WorkspaceAdmin):
         else:
             saved = self.create(request, values)
         obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        # The service wrote the many-to-many fields too, checked as the API's are.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def create(self, request, fields):
         raise NotImplementedError

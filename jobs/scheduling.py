@@ -46,11 +46,28 @@ class Periodic:
 
 
 _providers = {}
+_tick_hooks = []
 
 
 def register(prefix, provider):
     """`provider()` lists the Periodic jobs (ids starting with `prefix`) the database wants."""
     _providers[prefix] = provider
+
+
+def on_tick(hook):
+    """`hook()` runs in the scheduler process on every tick: for the few checks that cannot
+    wait for a worker (when none is alive, no periodic job runs). It paces itself."""
+    _tick_hooks.append(hook)
+
+
+def run_tick_hooks():
+    for hook in _tick_hooks:
+        try:
+            hook()
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise  # the scheduler waits out a Redis outage as it always does
+        except Exception:
+            log.exception("scheduler tick: %s failed", getattr(hook, "__qualname__", hook))
 
 
 def platform_jobs():
@@ -189,4 +206,6 @@ class ConveyorScheduler(Scheduler):
                 sync_provider(self, prefix, provider)
             self._synced_at = time.monotonic()
         watchdog.promote_overdue(self.connection)
-        return super().enqueue_jobs()
+        enqueued = super().enqueue_jobs()
+        run_tick_hooks()  # after the due jobs: a hook may take a while (it may send a message)
+        return enqueued

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ServiceError
-from jobs import lifecycle, scheduling
+from jobs import lifecycle, platform_events, scheduling
 from jobs.connection import ensure_available
 from workspaces.services import workspace_for_write, workspaces_of
 
@@ -215,6 +215,31 @@ def housekeeping_schedules():
     return [scheduling.Periodic(f"{PURGE_PREFIX}credentials", "publishing.jobs.credentials_purge", 3600)]
 
 
+def publishing_record_failure(publishing, message):
+    """A publishing failed for good: its workspace's platform routes hear of it."""
+    platform_events.emit(failure_event(publishing, message))
+
+
+def failure_event(publishing, message):
+    return platform_events.RowEvent(
+        platform_events.PUBLISHING_FAILED,
+        publishing.workspace_id,
+        title=f"Publishing {publishing.pk} of {publishing.project.name} ({publishing.platform}) failed",
+        details={
+            "publishing": publishing.pk,
+            "project": publishing.project.name,
+            "platform": publishing.platform,
+            "profile": publishing.profile,
+            "requested at": platform_events.moment(publishing.created_at),
+            "started at": platform_events.moment(publishing.started_at),
+            "failed at": platform_events.moment(timezone.now()),
+            "EAS build": publishing.eas_build_id or "none",
+            "url": platform_events.api_url("publishing-detail", publishing.pk),
+        },
+        error=message,
+    )
+
+
 def job_options(publishing):
     # Only a build start counts against the queue's start limit, not a poll or a submission.
     starting = publishing.status == Publishing.Status.QUEUED or not publishing.eas_build_id
@@ -267,4 +292,5 @@ PUBLISHING = lifecycle.Kind(
     reopened=reopened,
     # A lost job is replaced by one for the same step; a build start counts against the limit.
     resumed=lambda publishing: {},
+    on_failed=publishing_record_failure,
 )

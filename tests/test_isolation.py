@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from aggregation.models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
-from alerts.models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
+from alerts.models import Alert, AlertDelivery, Channel, PlatformRoute, Rule, RuleRun, Snapshot
 from jobs.queueing import get_queue
 from publishing.models import Project, Publishing
 from workspaces.services import workspace_ensure_personal
@@ -54,6 +54,7 @@ def everything_of(user):
         alert,
         channel,
         AlertDelivery.objects.create(workspace=workspace, channel=channel, alert=alert),
+        PlatformRoute.objects.create(workspace=workspace, channel=channel, event="publishing_failed"),
     ]
     return {type(row): row for row in rows}
 
@@ -130,6 +131,7 @@ def test_another_workspaces_row_is_a_404_and_nothing_changes(route, intruder_and
             lambda rows: {"project": rows[Project].pk, "platform": "ios", "credentials": {"expo_token": "t"}},
         ),
         ("/api/v1/sources/fetch", lambda rows: {"ids": [rows[Source].pk]}),
+        ("/api/v1/platform-routes/", lambda rows: {"event": "no_worker", "channel": rows[Channel].pk}),
         ("/api/v1/notifications/read", lambda rows: {"ids": [rows[Notification].pk]}),
         ("/api/v1/subscriptions/", lambda rows: {"kind": "keyword", "value": "y", "channel": rows[Channel].pk}),
         (
@@ -139,6 +141,15 @@ def test_another_workspaces_row_is_a_404_and_nothing_changes(route, intruder_and
                 "url": "http://127.0.0.1:9/",
                 "expression": "h1",
                 "workspace": rows[Rule].workspace_id,
+            },
+        ),
+        (
+            "/api/v1/rules/",
+            lambda rows: {
+                "name": "r",
+                "url": "http://127.0.0.1:9/",
+                "expression": "h1",
+                "channels": [rows[Channel].pk],
             },
         ),
     ],

@@ -16,6 +16,8 @@ def test_the_schema_has_every_endpoint_and_no_warnings(tmp_path, db):
         "/api/v1/channels/{id}/test",
         "/api/v1/queues/{name}/pause",
         "/api/v1/notifications/read",
+        "/api/v1/platform-routes/",
+        "/api/v1/platform-routes/{id}",
     ):
         assert endpoint in paths, endpoint
     run = paths["/api/v1/rules/{id}/run"]["post"]
