@@ -155,3 +155,14 @@ def submit(*, platform, build_id, credentials, cwd=None):
     stdout = run(["submit", "-p", platform, "--id", build_id, "--non-interactive"], credentials, cwd)
     match = SUBMISSION_URL.search(stdout)
     return match.group(1) if match else ""
+
+
+def find_submission(*, platform, build_id, credentials, cwd=None, limit=50):
+    """The id of a submission EAS already has for `build_id` (`eas submit:list`), or "".
+    Asked before submitting again a build whose earlier `eas submit` was cut short."""
+    args = ["submit:list", "-p", platform, "--limit", str(limit), "--json", "--non-interactive"]
+    submissions = parse_json(run(args, credentials, cwd), "eas submit:list", credentials)
+    for submission in submissions if isinstance(submissions, list) else []:
+        if isinstance(submission, dict) and build_id in json.dumps(submission.get("submittedBuild") or {}):
+            return str(submission.get("id", ""))
+    return ""

@@ -133,18 +133,16 @@ def poll_build(publishing):
 
 
 def submit_builds(publishing):
-    """Submit each finished build once: every submission is recorded on the row as soon as
-    the CLI confirms it, so a retry after a crash submits only what was not yet submitted."""
+    """Submit each finished build once. Each submission is recorded on the row as soon as
+    the CLI confirms it, and its start before the CLI runs: a retry after a crash submits
+    only what was not submitted, and asks EAS first about a submission cut short."""
     credentials = credentials_of(publishing)
     builds = list(publishing.builds)
     with project_source(publishing) as source:
         for index, build in enumerate(builds):
             if build.get("submitted_at"):
                 continue
-            platform = build["platform"].lower()
-            submission_id = eas.submit(platform=platform, build_id=build["id"], credentials=credentials, cwd=source)
-            builds[index] = {**build, "submission_id": submission_id, "submitted_at": timezone.now().isoformat()}
-            lifecycle.update(PUBLISHING, publishing, publishing.job_id, builds=builds)
+            builds[index] = submit_once(publishing, builds, index, credentials, source)
     lifecycle.succeed(
         PUBLISHING,
         publishing,
@@ -156,6 +154,25 @@ def submit_builds(publishing):
     )
     log.info("publishing %s succeeded (submission %s)", publishing.pk, builds[0]["submission_id"] or "unknown")
     return "submitted"
+
+
+def submit_once(publishing, builds, index, credentials, source):
+    build = builds[index]
+    platform = build["platform"].lower()
+    submission_id = ""
+    if build.get("submit_started_at"):
+        submission_id = eas.find_submission(
+            platform=platform, build_id=build["id"], credentials=credentials, cwd=source
+        )
+        if submission_id:
+            log.warning("publishing %s: build %s was submitted before a crash: not again", publishing.pk, build["id"])
+    if not submission_id:
+        builds[index] = {**build, "submit_started_at": timezone.now().isoformat()}
+        lifecycle.update(PUBLISHING, publishing, publishing.job_id, builds=builds)
+        submission_id = eas.submit(platform=platform, build_id=build["id"], credentials=credentials, cwd=source)
+    builds[index] = {**builds[index], "submission_id": submission_id, "submitted_at": timezone.now().isoformat()}
+    lifecycle.update(PUBLISHING, publishing, publishing.job_id, builds=builds)
+    return builds[index]
 
 
 @contextmanager

@@ -28,7 +28,8 @@ class FakeEas:
     def configure(self, **config):
         """build_fail / view_fail / submit_fail: crash the first N calls of that command;
         submit_fail_calls: crash these calls of `eas submit` (1 is the first);
-        build_hang_seconds: sleep before answering `eas build`; polls_until_done: how many
+        build_hang_seconds: sleep before answering `eas build`; submit_hang_seconds: sleep
+        after EAS took a submission, before the CLI prints it; polls_until_done: how many
         `build:view` calls see a build still running (default 2); final_status: FINISHED,
         ERRORED or CANCELED; error_message: the error of an ERRORED build."""
         (self.directory / "config.json").write_text(json.dumps(config))

@@ -1,9 +1,13 @@
 """A publishing's row and its jobs tell one story: failed rows are failed jobs, requeueing
 a failed job tries the publishing again, and each outside effect happens once."""
 
+import os
+import signal
+
 from rq.job import Job
 
 from jobs.connection import get_redis
+from jobs.worker import alive_key
 from publishing.models import Publishing
 from tests.conftest import wait_for
 from tests.publishing.conftest import wait_until_finished
@@ -121,3 +125,24 @@ def publish_and_work(publish, processes, platform="ios"):
 
 def job_finished(job_id):
     return Job.fetch(job_id, connection=get_redis()).get_status() == "finished"
+
+
+def test_a_worker_killed_after_eas_took_the_submission_does_not_submit_it_again(
+    publish, fake_eas, processes, fast_publishing_policy
+):
+    fake_eas.configure(polls_until_done=1, submit_hang_seconds=4)
+    publishing_id = publish()
+    processes.worker(QUEUE, "maintenance")
+    processes.worker(QUEUE, "maintenance")
+    processes.scheduler()
+    wait_for(lambda: fake_eas.calls_of("submit"), timeout=30, message="the submission to start")
+    job = Job.fetch(Publishing.objects.get(pk=publishing_id).job_id, connection=get_redis())
+    busy_pid = int(wait_for(lambda: get_redis().get(alive_key(job.worker_name)), message="liveness key"))
+
+    os.kill(busy_pid, signal.SIGKILL)  # EAS has the submission; the CLI never printed it
+
+    publishing = wait_until_finished(publishing_id, timeout=60)
+    assert publishing.status == "succeeded", publishing.last_error
+    assert len(fake_eas.calls_of("submit")) == 1
+    assert fake_eas.calls_of("submit:list"), "the retry asked EAS before submitting again"
+    assert publishing.builds[0]["submission_id"]
