@@ -7,6 +7,7 @@ from rest_framework import serializers
 from core import outbound
 from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 from jobs import scheduling
+from jobs.serializers import attempt_count_field, attempts_field
 
 from . import channels, extract
 from .models import Alert, AlertDelivery, Channel, Rule, RuleRun, Snapshot
@@ -118,6 +119,9 @@ class RunRequestSerializer(StrictSerializer):
 
 
 class RuleRunSerializer(serializers.ModelSerializer):
+    attempt_count = attempt_count_field()
+    attempts = attempts_field()
+
     class Meta:
         model = RuleRun
         fields = [
@@ -126,7 +130,7 @@ class RuleRunSerializer(serializers.ModelSerializer):
             "trigger",
             "fetch_mode",
             "status",
-            "attempts",
+            "attempt_count",
             "http_status",
             "duration_ms",
             "changed",
@@ -137,6 +141,7 @@ class RuleRunSerializer(serializers.ModelSerializer):
             "requested_at",
             "started_at",
             "finished_at",
+            "attempts",
         ]
 
 
@@ -147,6 +152,9 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
 
 class DeliverySerializer(serializers.ModelSerializer):
+    attempt_count = attempt_count_field()
+    attempts = attempts_field()
+
     class Meta:
         model = AlertDelivery
         fields = [
@@ -154,11 +162,12 @@ class DeliverySerializer(serializers.ModelSerializer):
             "alert",
             "channel",
             "status",
-            "attempts",
+            "attempt_count",
             "last_error",
             "created_at",
             "updated_at",
             "delivered_at",
+            "attempts",
         ]
 
 

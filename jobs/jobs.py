@@ -1,6 +1,6 @@
 """The platform's own periodic jobs, scheduled by `manage.py rqscheduler`."""
 
-from . import reconciler, retention
+from . import attempts, reconciler, retention
 
 
 def reconcile():
@@ -11,3 +11,8 @@ def reconcile():
 def cleanup():
     """Trim finished and failed job registries to each queue's retention policy."""
     return retention.trim_all()
+
+
+def attempts_prune():
+    """Hourly: forget job attempts older than ATTEMPTS_KEPT_DAYS days."""
+    return f"{attempts.prune()} attempts older than the retention deleted"

@@ -43,7 +43,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from . import concurrency, pausing, watchdog
+from . import concurrency, metrics, pausing, watchdog
 from .connection import key
 from .policies import all_policies
 from .queueing import ConveyorQueue
@@ -418,6 +418,7 @@ class ConveyorWorker(SimpleWorker):
         with self.connection.pipeline() as pipe:
             queue.schedule_job(job, now() + timedelta(seconds=wait), pipeline=pipe)
             self._forget_dequeue(job, queue, pipe)
+            metrics.rate_limit_wait(queue.name, pipe)
             pipe.execute()
 
     def _put_back(self, job, queue):
