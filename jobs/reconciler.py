@@ -11,7 +11,7 @@ short: the app's `lost` function puts it on record once its row is resumed.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -89,7 +89,7 @@ def job_states(job_ids, connection):
         for job_id in started:
             pipe.exists(alive_key(states[job_id].worker))
         for job_id, alive in zip(started, pipe.execute()):
-            states[job_id] = JobState(**{**states[job_id].__dict__, "worker_alive": bool(alive)})
+            states[job_id] = replace(states[job_id], worker_alive=bool(alive))
     return states
 
 
@@ -110,13 +110,16 @@ def reconcile_model(tracked, connection, grace):
         if state.alive:
             continue
         log.warning("%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none")
-        if tracked.resume(row) is not False and tracked.lost and state.cut_short:
+        if tracked.resume(row) is False:
+            continue  # the row moved on meanwhile
+        if tracked.lost and state.cut_short:
             record_lost(tracked, row, job_id, connection)
         resumed += 1
     return resumed
 
 
 def record_lost(tracked, row, job_id, connection):
+    """Put the attempt a dead worker cut short on record, as Redis last saw its job."""
     job = Job.fetch_many([job_id], connection=connection)[0]
     if job is not None and job.started_at:
         tracked.lost(row, job)
