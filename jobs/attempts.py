@@ -64,7 +64,7 @@ class Running:
         outcome = outcome or self.outcome
         seconds = time.monotonic() - self.clock
         save(self.kind.model, self.row_id, self.job, self.number, self.started_at, outcome, error)
-        metrics.attempt_ended(self.kind.label, outcome, seconds, self.counts)
+        metrics.attempt_ended(self.kind.label, outcome, seconds, self.counts, job=self.job)
         log_event(EVENT_OF_OUTCOME.get(outcome, "end"), self.fields(), outcome=outcome, duration=seconds, error=error)
 
 
@@ -99,7 +99,7 @@ def renumber(job):
 
 
 def count(job_id, counts):
-    """Counters to add when the job's attempt ends (in its one Redis round trip)."""
+    """Counters to add when the job's attempt ends (with its other counters)."""
     running = current(job_id)
     if running is None:
         metrics.add(counts)

@@ -361,6 +361,7 @@ class ConveyorWorker(SimpleWorker):
             self._defer(job, queue, start.rate_wait)
             return
         self._lease = start.lease
+        metrics.ride_along(job)
         close_old_connections()
         try:
             super().execute_job(job, queue)
@@ -383,10 +384,12 @@ class ConveyorWorker(SimpleWorker):
         )
 
     def cleanup_execution(self, job, pipeline, execution=None):
-        # Every way a job ends passes here with RQ's last pipeline: the lease and the worker's
-        # "idle" ride along instead of taking round trips of their own. Only in Redis: until
-        # the job's handling returns, a SIGTERM must still find the worker busy.
+        # Every way a job ends passes here with RQ's last pipeline: the lease, the worker's
+        # "idle" and the attempt's metrics ride along instead of taking round trips of their
+        # own. Only in Redis: until the job's handling returns, a SIGTERM must still find the
+        # worker busy.
         super().cleanup_execution(job, pipeline, execution)
+        metrics.send_along(job, pipeline)
         if self._lease is not None and self._lease.member == job.id:
             self._lease.release(pipeline)
             self._lease_release_sent = True

@@ -41,8 +41,8 @@ def fetch_in_api(api, source_id, fetch_id):
     return next(fetch for fetch in fetches if fetch["id"] == fetch_id)
 
 
-def test_a_fetch_that_fails_twice_then_succeeds_has_three_attempts_in_the_api_and_its_admin_page(
-    api, remote, source_for, run_worker_burst, instant_retries, make_user
+def test_a_fetch_that_fails_twice_then_succeeds_has_three_attempts_in_the_api_its_admin_page_and_the_metrics(
+    api, remote, source_for, run_worker_burst, instant_retries, make_user, live_server, metrics_token
 ):
     remote.add_posts("mastodon", "public", [{"content": "<p>third time lucky</p>"}])
     source_id = source_for("mastodon", "public")
@@ -70,6 +70,12 @@ def test_a_fetch_that_fails_twice_then_succeeds_has_three_attempts_in_the_api_an
     assert html.count(f">{job_id}</a>") == 3 and "/django-rq/queues/" in html
     worker_name = Attempt.objects.filter(object_id=fetch_id).first().worker
     assert worker_name and worker_name in html
+
+    samples = scrape(live_server.url)
+    assert value(samples, "conveyor_attempts_total", kind=KIND, outcome="retrying") == 2
+    assert value(samples, "conveyor_attempts_total", kind=KIND, outcome="succeeded") == 1
+    assert value(samples, "conveyor_attempt_duration_seconds_count", kind=KIND, outcome="retrying") == 2
+    assert value(samples, "conveyor_posts_ingested_total") == 1
 
 
 def test_the_admin_links_a_job_only_while_redis_has_it(api, remote, source_for, run_worker_burst, make_user):
