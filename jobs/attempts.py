@@ -2,7 +2,8 @@
 
 The lifecycle opens an attempt when a job starts on a row (`begin`) and closes it when the
 job ends (`Running.end`): its start is kept in memory meanwhile, so an attempt costs one
-INSERT, one Redis round trip for the metrics (jobs.metrics) and two log lines. What the
+INSERT, a few commands in RQ's last pipeline of the job for the metrics (jobs.metrics) and
+two log lines. What the
 body did decides the outcome: the lifecycle's own steps `note` it (succeeded, continued,
 waiting); an error decides it otherwise (retrying, failed). A worker killed mid-job writes
 nothing: the reconciler records that attempt as `lost` when it resumes the row
@@ -37,7 +38,7 @@ PRUNE_PREFIX = "conveyor-attempts-"
 
 # Each event's log level: a retry or a failure is worth a warning.
 EVENT_LEVELS = {"start": logging.INFO, "end": logging.INFO, "retry": logging.WARNING, "fail": logging.WARNING}
-EVENT_OF_OUTCOME = {Outcome.RETRYING: "retry", Outcome.FAILED: "fail"}
+EVENT_OF_OUTCOME = {Outcome.RETRYING: "retry", Outcome.FAILED: "fail", Outcome.LOST: "fail"}
 
 _current: ContextVar["Running | None"] = ContextVar("conveyor_attempt", default=None)
 
