@@ -82,6 +82,16 @@ def test_without_sentry_dsn_sentry_sdk_is_never_imported(processes):
     assert result.stdout.strip() == "False", result.stderr
 
 
+def test_with_sentry_dsn_the_django_and_rq_integrations_are_on(processes, sentry):
+    code = (
+        "import django, sentry_sdk; django.setup(); "
+        "print(sorted(name for name in ('django', 'rq') if sentry_sdk.get_client().integrations.get(name)))"
+    )
+    env = processes.environment({"DJANGO_SETTINGS_MODULE": "config.settings", "SENTRY_DSN": sentry.dsn})
+    result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == "['django', 'rq']", result.stderr
+
+
 @pytest.fixture
 def sentry():
     server = FakeSentry().start()
