@@ -1,7 +1,15 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from core.admin import URL_FIELDS, GuardedUrlForm, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
+from core.admin import (
+    URL_FIELDS,
+    AttemptInline,
+    GuardedUrlForm,
+    RecordAdmin,
+    ServiceAdmin,
+    WorkspaceAdmin,
+    enqueue_each,
+)
 
 from . import services
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
@@ -63,6 +71,7 @@ class SourceAdmin(ServiceAdmin):
 @admin.register(Fetch)
 class FetchAdmin(RecordAdmin):
     list_display = ["id", "source", "trigger", "status", "attempts", "new_posts", "pages", "run_after", "last_error"]
+    inlines = [AttemptInline]
     list_filter = ["status", "trigger"]
 
 
@@ -89,6 +98,7 @@ class NotificationAdmin(RecordAdmin):
 @admin.register(UserAction)
 class UserActionAdmin(RecordAdmin):
     list_display = ["id", "user", "action", "post", "status", "attempts", "last_error", "created_at"]
+    inlines = [AttemptInline]
     list_filter = ["status", "action"]
 
 

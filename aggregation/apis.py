@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.throttling import EnqueueThrottle
+from jobs.serializers import with_attempts
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -98,7 +99,7 @@ class SourceFetchListApi(WorkspaceScoped, generics.ListAPIView):
         source = generics.get_object_or_404(
             Source.objects.filter(workspace__in=self.user_workspaces()), pk=self.kwargs["pk"]
         )
-        return source.fetches.all()
+        return with_attempts(source.fetches.all())
 
 
 class PostListApi(WorkspaceScoped, generics.ListAPIView):
@@ -216,11 +217,11 @@ class UserActionListApi(generics.ListAPIView):
     serializer_class = UserActionSerializer
 
     def get_queryset(self):
-        return UserAction.objects.filter(user=self.request.user)
+        return with_attempts(UserAction.objects.filter(user=self.request.user))
 
 
 class UserActionDetailApi(generics.RetrieveAPIView):
     serializer_class = UserActionSerializer
 
     def get_queryset(self):
-        return UserAction.objects.filter(user=self.request.user)
+        return with_attempts(UserAction.objects.filter(user=self.request.user))

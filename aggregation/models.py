@@ -1,6 +1,7 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 
 from core.fields import EncryptedJSONField
@@ -88,6 +89,8 @@ class Fetch(models.Model):
     new_posts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True)
+    # Every job attempt on this row (jobs.attempts), newest first.
+    attempt_log = GenericRelation("jobs.Attempt")
     # Matching the new posts against subscriptions is a job of its own (notifications queue).
     notify_job_id = models.CharField(max_length=64, blank=True)
     notified_at = models.DateTimeField(null=True, blank=True)
@@ -231,6 +234,8 @@ class UserAction(models.Model):
     )
     last_error = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True)
+    # Every job attempt on this row (jobs.attempts), newest first.
+    attempt_log = GenericRelation("jobs.Attempt")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

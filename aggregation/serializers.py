@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 from jobs import scheduling
+from jobs.serializers import attempt_count_field, attempts_field
 
 from .models import Fetch, Notification, Post, RemoteAccount, Source, Subscription, UserAction
 
@@ -72,6 +73,9 @@ class BulkFetchSerializer(StrictSerializer):
 
 
 class FetchSerializer(serializers.ModelSerializer):
+    attempt_count = attempt_count_field()
+    attempts = attempts_field()
+
     class Meta:
         model = Fetch
         fields = [
@@ -80,13 +84,14 @@ class FetchSerializer(serializers.ModelSerializer):
             "trigger",
             "status",
             "run_after",
-            "attempts",
+            "attempt_count",
             "pages",
             "new_posts",
             "last_error",
             "created_at",
             "started_at",
             "finished_at",
+            "attempts",
         ]
 
 
@@ -170,6 +175,9 @@ class ActionRequestSerializer(StrictSerializer):
 class UserActionSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="action-detail")
 
+    attempt_count = attempt_count_field()
+    attempts = attempts_field()
+
     class Meta:
         model = UserAction
         fields = [
@@ -179,9 +187,10 @@ class UserActionSerializer(serializers.ModelSerializer):
             "action",
             "text",
             "status",
-            "attempts",
+            "attempt_count",
             "remote_id",
             "last_error",
             "created_at",
             "finished_at",
+            "attempts",
         ]

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.outbound import FetchRefused, new_client
-from jobs import lifecycle, platform_events, ratelimit, scheduling
+from jobs import lifecycle, metrics, platform_events, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.queueing import enqueue
 from workspaces.services import within_quota, workspace_for_write, workspaces_of
@@ -186,6 +186,7 @@ FETCH = lifecycle.Kind(
     related=("source",),
     job_options=fetch_job_options,
     on_failed=source_record_failure,
+    counts=lambda changes: {metrics.POSTS_INGESTED: changes.get("new_posts", 0)},
 )
 
 

@@ -4,7 +4,15 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
-from core.admin import URL_FIELDS, GuardedUrlForm, RecordAdmin, ServiceAdmin, WorkspaceAdmin, enqueue_each
+from core.admin import (
+    URL_FIELDS,
+    AttemptInline,
+    GuardedUrlForm,
+    RecordAdmin,
+    ServiceAdmin,
+    WorkspaceAdmin,
+    enqueue_each,
+)
 from workspaces.services import workspaces_of
 
 from . import services
@@ -120,6 +128,7 @@ class RuleAdmin(ServiceAdmin):
 
 @admin.register(RuleRun)
 class RuleRunAdmin(RecordAdmin):
+    inlines = [AttemptInline]
     list_display = [
         "id",
         "rule",
@@ -206,6 +215,7 @@ class AlertAdmin(RecordAdmin):
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(RecordAdmin):
     list_display = ["id", "alert", "channel", "status", "attempts", "last_error", "created_at", "delivered_at"]
+    inlines = [AttemptInline]
     list_filter = ["status", "channel"]
     actions = ["resend"]
 

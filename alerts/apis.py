@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from core.serializers import StrictSerializer
 from core.throttling import EnqueueThrottle
+from jobs.serializers import with_attempts
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -82,14 +83,14 @@ class RuleRunListApi(RuleScoped, generics.ListAPIView):
     serializer_class = RuleRunSerializer
 
     def get_queryset(self):
-        return self.user_rule().runs.all()
+        return with_attempts(self.user_rule().runs.all())
 
 
 class RunDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
     serializer_class = RuleRunSerializer
 
     def get_queryset(self):
-        return RuleRun.objects.filter(workspace__in=self.user_workspaces())
+        return with_attempts(RuleRun.objects.filter(workspace__in=self.user_workspaces()))
 
 
 class RuleSnapshotListApi(RuleScoped, generics.ListAPIView):
@@ -105,7 +106,7 @@ class AlertListApi(WorkspaceScoped, generics.ListAPIView):
     def get_queryset(self):
         filters = AlertQuerySerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        alerts = Alert.objects.filter(workspace__in=self.user_workspaces()).prefetch_related("deliveries")
+        alerts = with_attempts(Alert.objects.filter(workspace__in=self.user_workspaces()), "deliveries__attempt_log")
         wanted = filters.validated_data
         if "rule" in wanted:
             alerts = alerts.filter(rule_id=wanted["rule"])
@@ -118,7 +119,7 @@ class AlertDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
     serializer_class = AlertSerializer
 
     def get_queryset(self):
-        return Alert.objects.filter(workspace__in=self.user_workspaces()).prefetch_related("deliveries")
+        return with_attempts(Alert.objects.filter(workspace__in=self.user_workspaces()), "deliveries__attempt_log")
 
 
 class ChannelScoped(WorkspaceScoped):
@@ -173,7 +174,7 @@ class DeliveryDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
     serializer_class = DeliverySerializer
 
     def get_queryset(self):
-        return AlertDelivery.objects.filter(workspace__in=self.user_workspaces())
+        return with_attempts(AlertDelivery.objects.filter(workspace__in=self.user_workspaces()))
 
 
 class PlatformRouteScoped(WorkspaceScoped):

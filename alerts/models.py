@@ -1,6 +1,7 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 
 from core.fields import EncryptedJSONField
@@ -110,6 +111,8 @@ class RuleRun(models.Model):
     debug_output = models.JSONField(null=True, blank=True)
     snapshot = models.ForeignKey("Snapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     job_id = models.CharField(max_length=64, blank=True)
+    # Every job attempt on this row (jobs.attempts), newest first.
+    attempt_log = GenericRelation("jobs.Attempt")
     requested_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -211,6 +214,8 @@ class AlertDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True)
+    # Every job attempt on this row (jobs.attempts), newest first.
+    attempt_log = GenericRelation("jobs.Attempt")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

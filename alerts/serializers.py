@@ -7,6 +7,7 @@ from rest_framework import serializers
 from core import outbound
 from core.serializers import PublicUrlField, StrictIntegerField, StrictSerializer
 from jobs import scheduling
+from jobs.serializers import attempt_count_field, attempts_field
 
 from . import channels, extract
 from .models import Alert, AlertDelivery, Channel, PlatformRoute, Rule, RuleRun, Snapshot
@@ -133,6 +134,9 @@ class RunRequestSerializer(StrictSerializer):
 
 
 class RuleRunSerializer(serializers.ModelSerializer):
+    attempt_count = attempt_count_field()
+    attempts = attempts_field()
+
     class Meta:
         model = RuleRun
         fields = [
@@ -141,7 +145,7 @@ class RuleRunSerializer(serializers.ModelSerializer):
             "trigger",
             "fetch_mode",
             "status",
-            "attempts",
+            "attempt_count",
             "http_status",
             "duration_ms",
             "changed",
@@ -152,6 +156,7 @@ class RuleRunSerializer(serializers.ModelSerializer):
             "requested_at",
             "started_at",
             "finished_at",
+            "attempts",
         ]
 
 
@@ -162,6 +167,9 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
 
 class DeliverySerializer(serializers.ModelSerializer):
+    attempt_count = attempt_count_field()
+    attempts = attempts_field()
+
     class Meta:
         model = AlertDelivery
         fields = [
@@ -169,11 +177,12 @@ class DeliverySerializer(serializers.ModelSerializer):
             "alert",
             "channel",
             "status",
-            "attempts",
+            "attempt_count",
             "last_error",
             "created_at",
             "updated_at",
             "delivered_at",
+            "attempts",
         ]
 
 

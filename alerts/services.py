@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.outbound import origin_of
-from jobs import lifecycle, ratelimit, scheduling
+from jobs import lifecycle, metrics, ratelimit, scheduling
 from jobs.connection import ensure_available
 from jobs.policies import policy_for
 from workspaces.services import within_quota, workspace_for_write, workspaces_of
@@ -599,6 +599,7 @@ RUN = lifecycle.Kind(
     related=("rule",),
     job_options=run_job_options,
     on_failed=rule_record_error,
+    counts=lambda changes: {metrics.RULE_CHANGES: int(bool(changes.get("changed")))},
 )
 
 DELIVERY = lifecycle.Kind(

@@ -62,6 +62,24 @@ def comma_list(value):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(name, default):
+    """A logging level by name, in any case (`debug`, `Warning`)."""
+    value = os.environ.get(name) or default
+    if value.strip().upper() not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(LOG_LEVELS)} (any case), got {value!r}")
+    return value.strip().upper()
+
+
+def env_choice(name, default, choices):
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_or_var_file(name, filename):
     """The variable when it is set, else what `make run` (scripts/run.py) keeps in var/FILENAME,
     so that every manage.py command in that checkout finds the same keys and Redis."""
@@ -455,13 +473,21 @@ EXTRACT_TIMEOUT = env_float("EXTRACT_TIMEOUT", 5)
 EXTRACT_MAX_MEMORY_MB = env_int("EXTRACT_MAX_MEMORY_MB", 512)
 EXTRACT_MAX_TEXT = env_int("EXTRACT_MAX_TEXT", 1_000_000)
 
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-RQ_LOG_LEVEL = env_str("RQ_LOG_LEVEL", "WARNING")
+# --- Logs, metrics, error reports ------------------------------------------------------------
+# Levels by name, in any case. Each job of a row logs one line as it starts and one as it
+# ends (end, retry or fail) with its queue, job id, row kind and id, attempt and duration;
+# LOG_FORMAT=json writes every line as a JSON object with those as keys (core/logs.py).
+LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
+RQ_LOG_LEVEL = env_log_level("RQ_LOG_LEVEL", "WARNING")
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # RQ logs one INFO line per job; ours carry the row id, so keep RQ's to warnings
@@ -474,6 +500,21 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# GET /metrics (Prometheus) answers only with `Authorization: Bearer METRICS_TOKEN`; unset, it is a 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Job attempts on record (admin, API) are deleted this many days after they started.
+ATTEMPTS_KEPT_DAYS = env_int("ATTEMPTS_KEPT_DAYS", 30)
+
+# Errors to Sentry through sentry-sdk's Django and RQ integrations, only when SENTRY_DSN is set
+# (sentry-sdk is imported only then: core/sentry.py).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+if SENTRY_DSN:
+    from core.sentry import sentry_init
+
+    sentry_init(SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
 
 # --- Production: HTTPS, cookies, HSTS, the proxy in front (README "Production") ---------------
 # `manage.py check --deploy` is clean with the variables README.md documents. Cookies and

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from jobs.apis import HealthApi
+from jobs.prometheus import metrics_view
 from workspaces.apis import WorkspaceListApi
 
 
@@ -44,6 +45,8 @@ urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
     # The job platform's own admin pages (queue charts, failed jobs), beside its models' pages.
     path("admin/jobs/", include("jobs.admin_urls")),
+    # Prometheus, with a bearer token (METRICS_TOKEN); unset, a 404.
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("api/v1/", include(api_v1)),

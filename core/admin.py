@@ -1,10 +1,18 @@
 """Admin pieces every app uses: read-only record pages and per-row enqueue actions."""
 
+import redis
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.contenttypes.admin import GenericTabularInline
 from django.db import models
+from django.utils.html import format_html
 from rest_framework import serializers
+from rq.job import Job
 
+from jobs import attempts
+from jobs.admin import dashboard_job_url
+from jobs.connection import get_redis
+from jobs.models import Attempt
 from workspaces.services import workspaces_of
 
 from .errors import QueueUnavailable, ServiceError
@@ -100,3 +108,60 @@ def enqueue_each(model_admin, request, queryset, enqueue_one, done):
             break
     if queued:
         model_admin.message_user(request, done.format(count=queued), messages.SUCCESS)
+
+
+class AttemptInline(GenericTabularInline):
+    """A row's newest job attempts, read-only, newest first. A job that Redis still has
+    links to its page in the django-rq dashboard (traceback, requeue)."""
+
+    model = Attempt
+    fields = ["number", "outcome", "started_at", "ended_at", "seconds", "job", "queue", "worker", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = f"job attempts (newest {attempts.SHOWN})"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._live_jobs = None  # an inline lives for one request: the jobs Redis has, once
+
+    def get_queryset(self, request):
+        return attempts.newest()
+
+    def has_view_permission(self, request, obj=None):
+        return True  # part of the row's page, which its admin guards
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="seconds")
+    def seconds(self, attempt):
+        return f"{attempt.duration:.3f}"
+
+    @admin.display(description="job")
+    def job(self, attempt):
+        if attempt.job_id not in self.live_jobs(attempt):
+            return attempt.job_id
+        return format_html('<a href="{}">{}</a>', dashboard_job_url(attempt.queue, attempt.job_id), attempt.job_id)
+
+    def live_jobs(self, attempt):
+        """The jobs of the row's shown attempts that Redis still has, in one round trip."""
+        if self._live_jobs is None:
+            shown = self.get_queryset(None).filter(content_type_id=attempt.content_type_id, object_id=attempt.object_id)
+            self._live_jobs = jobs_in_redis({job_id for job_id in shown.values_list("job_id", flat=True)})
+        return self._live_jobs
+
+
+def jobs_in_redis(job_ids):
+    """Those of `job_ids` whose job Redis still has (none when Redis is down)."""
+    job_ids = sorted(job_ids)
+    try:
+        with get_redis().pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.exists(Job.key_for(job_id))
+            return {job_id for job_id, found in zip(job_ids, pipe.execute()) if found}
+    except redis.RedisError:
+        return set()

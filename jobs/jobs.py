@@ -1,6 +1,6 @@
 """The platform's own periodic jobs, scheduled by `manage.py rqscheduler`."""
 
-from . import charts, reconciler, retention
+from . import attempts, charts, reconciler, retention
 
 
 def reconcile():
@@ -16,3 +16,8 @@ def cleanup():
 def sample_queues():
     """Record each queue's backlog and oldest queued job for the charts (jobs/charts.py)."""
     return {name: sample.queued for name, sample in charts.sample_queues().items()}
+
+
+def attempts_prune():
+    """Hourly: forget job attempts older than ATTEMPTS_KEPT_DAYS days."""
+    return f"{attempts.prune()} attempts older than the retention deleted"

@@ -17,6 +17,9 @@ Requeue means "try this row again": a failed job that runs again (the django-rq
 dashboard's requeue, the queues API, the admin's Retry) **reopens** its row with a fresh
 attempt count; a row that has since succeeded is left alone. The reconciler **resumes**
 rows whose job was lost (jobs.reconciler), through `resume` below.
+
+Every run of a job on a row is an attempt on record (jobs.attempts): when and where it ran
+and how it ended, one log line as it starts and one as it ends, and the metrics it adds.
 """
 
 import logging
@@ -34,7 +37,7 @@ from rq.registry import FailedJobRegistry
 from core.errors import ServiceError
 from core.failures import ExplainedError
 
-from . import reconciler
+from . import attempts, metrics, reconciler
 from .connection import ensure_available, get_redis
 from .policies import policy_for
 from .queueing import enqueue, enqueue_many, get_queue
@@ -83,6 +86,8 @@ class Kind:
     resumed: Callable = field(default=lambda row: {"status": "queued"})
     # (row, message) -> None: a counted failure, for the owner's streak
     on_failed: Callable | None = None
+    # changes of a success -> {metrics counter: amount} it adds (posts ingested, rule changes)
+    counts: Callable | None = None
 
     @property
     def label(self):
@@ -99,8 +104,18 @@ _kinds: dict[str, Kind] = {}
 def register(kind):
     """Declare a kind of row; the reconciler then keeps each of its active rows with a live job."""
     _kinds[kind.func] = kind
-    reconciler.track(kind.model, active_statuses=kind.active, resume=lambda row: resume(kind, row))
+    reconciler.track(
+        kind.model,
+        active_statuses=kind.active,
+        resume=lambda row: resume(kind, row),
+        lost=lambda row, job: attempts.record_lost(kind.model, row.pk, job),
+    )
     return kind
+
+
+def kinds():
+    """Every kind of row declared."""
+    return list(_kinds.values())
 
 
 def kind_of_job(job):
@@ -154,6 +169,7 @@ def hand_over(kind, row, from_job, *, options=None, **changes):
             transaction.set_rollback(True)
             return False
     row.job_id = new_job
+    attempts.note(from_job, attempts.Outcome.CONTINUED)
     return True
 
 
@@ -165,9 +181,27 @@ def run(kind, row_id, body):
 
     A PermanentFailure, or any error on the job's last try, fails the row and then the job
     (RowFailed). Any other error puts the row back to wait and is raised again, so that RQ
-    retries the job after the queue's next delay.
+    retries the job after the queue's next delay. Either way, the attempt goes on record.
     """
     job = get_current_job()
+    attempt = attempts.begin(kind, row_id, job)
+    try:
+        answer = run_attempt(kind, row_id, job, body)
+    except RowFailed as exc:
+        attempt.end(attempts.Outcome.FAILED, str(exc))
+        raise
+    except Exception as exc:
+        attempt.end(attempts.Outcome.RETRYING, describe(exc))
+        raise
+    except BaseException as exc:
+        # A cold shutdown (SystemExit) in the middle of the job: the reconciler resumes the row.
+        attempt.end(attempts.Outcome.LOST, f"the worker stopped mid-job ({type(exc).__name__})")
+        raise
+    attempt.end()
+    return answer
+
+
+def run_attempt(kind, row_id, job, body):
     row = claim(kind, row_id, job)
     if row is None:
         return "nothing to do"
@@ -212,6 +246,7 @@ def reopen_for_requeued_job(kind, row_id, job):
     if row is None or not reopen(kind, row):
         return False
     job.retries_left = policy_for(kind.queue).max_retries
+    attempts.renumber(job)
     log.info("%s %s: its failed job %s was requeued, trying it again", kind.label, row_id, job.id)
     return True
 
@@ -226,14 +261,18 @@ def succeed(kind, row, job_id, **changes):
     """The job did what the row asked."""
     now = timezone.now()
     finished = {kind.error_field: "", kind.finished_field: now}
-    return update(kind, row, job_id, status=kind.succeeded, **{**finished, **changes})
+    done = update(kind, row, job_id, status=kind.succeeded, **{**finished, **changes})
+    if done:
+        attempts.note(job_id, attempts.Outcome.SUCCEEDED)
+        counts = kind.counts(changes) if kind.counts else {}
+        attempts.count(job_id, {metrics.rows_finished(kind.label, kind.succeeded): 1, **counts})
+    return done
 
 
 def retry_later(kind, row, job_id, message):
     """A transient error: the row waits for the job's next try, its error kept."""
     resting = {"status": kind.claimable[0]} if kind.running else {}
     update(kind, row, job_id, **{kind.error_field: message[:ERROR_LIMIT]}, **resting)
-    log.warning("%s %s: will retry: %s", kind.label, row.pk, message)
 
 
 def fail(kind, row, job, message, *, counted=True, **changes):
@@ -246,16 +285,17 @@ def fail(kind, row, job, message, *, counted=True, **changes):
         if failed and counted and kind.on_failed:
             kind.on_failed(row, message)
     if failed:
-        log.warning("%s %s failed: %s", kind.label, row.pk, message)
+        attempts.count(job.id, {metrics.rows_finished(kind.label, kind.failed): 1})
     job.retries_left = 0
     raise RowFailed(message)
 
 
 def wait(kind, row, job_id, seconds, **changes):
     """The remote asked us to wait (429): a new job after `seconds`, the attempt given back."""
-    hand_over(
+    if hand_over(
         kind, row, job_id, options={"delay": seconds}, status=kind.claimable[0], attempts=F("attempts") - 1, **changes
-    )
+    ):
+        attempts.note(job_id, attempts.Outcome.WAITING)
     return f"waiting {seconds:.0f}s"
 
 
@@ -270,8 +310,8 @@ def describe(exc):
 
 
 def resume(kind, row):
-    """Reconciler: this active row's job is gone; give it a new one."""
-    hand_over(kind, row, row.job_id, **kind.resumed(row))
+    """Reconciler: this active row's job is gone; give it a new one. True if it did."""
+    return hand_over(kind, row, row.job_id, **kind.resumed(row))
 
 
 def retry(kind, row, *, statuses=None):

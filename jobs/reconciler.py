@@ -5,11 +5,13 @@ job is gone (Redis flushed or restarted empty), ended without finishing the row,
 "started" by a worker whose liveness key expired (killed with SIGKILL) is handed back to
 the app's `resume` function, which enqueues the right job again. Jobs claim their rows
 with conditional updates, so a job that turns out to be alive after all does no harm.
+A job that a dead worker had started (or that RQ failed as abandoned) was an attempt cut
+short: the app's `lost` function puts it on record once its row is resumed.
 """
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rq.job import Job
 
-from . import pausing
+from . import metrics, pausing
 from .connection import get_redis, key
 from .models import PausedQueue
 from .worker import alive_key
@@ -35,38 +37,60 @@ class Tracked:
     pending: Q
     resume: Callable
     job_field: str = "job_id"
+    lost: Callable | None = None
 
 
 _tracked: dict[str, Tracked] = {}
 
 
-def track(model, *, resume, active_statuses=None, pending=None, job_field="job_id", name=None):
+def track(model, *, resume, active_statuses=None, pending=None, job_field="job_id", name=None, lost=None):
     """Declare that rows of `model` that are pending must always have a live job.
 
     Pending means in one of `active_statuses`, or matching the Q object `pending`. The
-    model needs `updated_at` and the job id field; `resume(row)` enqueues its job again.
+    model needs `updated_at` and the job id field; `resume(row)` enqueues its job again
+    (False: it did not, the row moved on). `lost(row, job)`, when given, records the
+    attempt of a job cut short, after its row was resumed.
     """
     condition = pending if pending is not None else Q(status__in=list(active_statuses))
-    _tracked[name or model._meta.label] = Tracked(model, condition, resume, job_field)
+    _tracked[name or model._meta.label] = Tracked(model, condition, resume, job_field, lost)
 
 
-def job_liveness(job_ids, connection):
-    """Map each job id to True when a job exists that will still run or is running."""
+@dataclass(frozen=True)
+class JobState:
+    """What Redis says of a row's job."""
+
+    status: str = ""
+    worker: str = ""
+    started_at: str = ""
+    worker_alive: bool = False
+
+    @property
+    def alive(self):
+        """It will still run, or is running."""
+        return self.status in WAITING_STATUSES or (self.status == "started" and self.worker_alive)
+
+    @property
+    def cut_short(self):
+        """A worker started it and died before it ended (RQ may since have failed it as abandoned)."""
+        return bool(self.worker and self.started_at) and self.status in ("started", "failed") and not self.alive
+
+
+def job_states(job_ids, connection):
+    """Map each job id to its JobState (an empty one when the job is gone)."""
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(Job.key_for(job_id), "status", "worker_name")
-        states = pipe.execute()
-    started_by = {
-        job_id: worker.decode() for job_id, (status, worker) in zip(job_ids, states) if status == b"started" and worker
+            pipe.hmget(Job.key_for(job_id), "status", "worker_name", "started_at")
+        replies = pipe.execute()
+    states = {
+        job_id: JobState(*((value or b"").decode() for value in reply)) for job_id, reply in zip(job_ids, replies)
     }
+    started = [job_id for job_id, state in states.items() if state.status == "started" and state.worker]
     with connection.pipeline(transaction=False) as pipe:
-        for worker in started_by.values():
-            pipe.exists(alive_key(worker))
-        alive = dict(zip(started_by, pipe.execute()))
-    return {
-        job_id: (status or b"").decode() in WAITING_STATUSES or bool(alive.get(job_id))
-        for job_id, (status, _) in zip(job_ids, states)
-    }
+        for job_id in started:
+            pipe.exists(alive_key(states[job_id].worker))
+        for job_id, alive in zip(started, pipe.execute()):
+            states[job_id] = replace(states[job_id], worker_alive=bool(alive))
+    return states
 
 
 def stale_rows(tracked, grace):
@@ -78,17 +102,27 @@ def stale_rows(tracked, grace):
 def reconcile_model(tracked, connection, grace):
     rows = stale_rows(tracked, grace)
     job_ids = {row.pk: getattr(row, tracked.job_field) for row in rows}
-    liveness = job_liveness([job_id for job_id in job_ids.values() if job_id], connection)
+    states = job_states([job_id for job_id in job_ids.values() if job_id], connection)
     resumed = 0
     for row in rows:
         job_id = job_ids[row.pk]
-        if not liveness.get(job_id):
-            log.warning(
-                "%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none"
-            )
-            tracked.resume(row)
-            resumed += 1
+        state = states.get(job_id, JobState())
+        if state.alive:
+            continue
+        log.warning("%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none")
+        if tracked.resume(row) is False:
+            continue  # the row moved on meanwhile
+        if tracked.lost and state.cut_short:
+            record_lost(tracked, row, job_id, connection)
+        resumed += 1
     return resumed
+
+
+def record_lost(tracked, row, job_id, connection):
+    """Put the attempt a dead worker cut short on record, as Redis last saw its job."""
+    job = Job.fetch_many([job_id], connection=connection)[0]
+    if job is not None and job.started_at:
+        tracked.lost(row, job)
 
 
 def reconcile(grace=None):
@@ -99,6 +133,10 @@ def reconcile(grace=None):
     try:
         pausing.mirror_to_redis(list(PausedQueue.objects.values_list("name", flat=True)), connection)
         grace = settings.RECONCILE_GRACE if grace is None else grace
-        return sum(reconcile_model(tracked, connection, grace) for tracked in _tracked.values())
+        resumed = {name: reconcile_model(tracked, connection, grace) for name, tracked in _tracked.items()}
+        for name, count in resumed.items():
+            if count:
+                metrics.reconciler_resumed(name, count)
+        return sum(resumed.values())
     finally:
         connection.delete(LOCK_KEY)

@@ -46,7 +46,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from . import charts, concurrency, pausing, watchdog
+from . import charts, concurrency, metrics, pausing, watchdog
 from .connection import key
 from .policies import all_policies
 from .queueing import ConveyorQueue
@@ -404,6 +404,7 @@ class ConveyorWorker(SimpleWorker):
             self._defer(job, queue, start.rate_wait)
             return
         self._lease = start.lease
+        metrics.ride_along(job)
         close_old_connections()
         try:
             super().execute_job(job, queue)
@@ -426,10 +427,12 @@ class ConveyorWorker(SimpleWorker):
         )
 
     def cleanup_execution(self, job, pipeline, execution=None):
-        # Every way a job ends passes here with RQ's last pipeline: the lease and the worker's
-        # "idle" ride along instead of taking round trips of their own. Only in Redis: until
-        # the job's handling returns, a SIGTERM must still find the worker busy.
+        # Every way a job ends passes here with RQ's last pipeline: the lease, the worker's
+        # "idle" and the attempt's metrics ride along instead of taking round trips of their
+        # own. Only in Redis: until the job's handling returns, a SIGTERM must still find the
+        # worker busy.
         super().cleanup_execution(job, pipeline, execution)
+        metrics.send_along(job, pipeline)
         if self._lease is not None and self._lease.member == job.id:
             self._lease.release(pipeline)
             self._lease_release_sent = True
@@ -461,6 +464,7 @@ class ConveyorWorker(SimpleWorker):
         with self.connection.pipeline() as pipe:
             queue.schedule_job(job, now() + timedelta(seconds=wait), pipeline=pipe)
             self._forget_dequeue(job, queue, pipe)
+            metrics.rate_limit_wait(queue.name, pipe)
             pipe.execute()
 
     def _put_back(self, job, queue):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from core.admin import WorkspaceAdmin, enqueue_each
+from core.admin import AttemptInline, WorkspaceAdmin, enqueue_each
 from jobs.admin import dashboard_job_url
 
 from . import services
@@ -17,6 +17,7 @@ class ProjectAdmin(WorkspaceAdmin):
 
 @admin.register(Publishing)
 class PublishingAdmin(WorkspaceAdmin):
+    inlines = [AttemptInline]
     list_display = [
         "id",
         "project",

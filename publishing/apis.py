@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.throttling import EnqueueThrottle
+from jobs.serializers import with_attempts
 from workspaces.apis import WorkspaceScoped
 
 from . import services
@@ -74,7 +75,7 @@ class PublishingListApi(WorkspaceScoped, generics.ListAPIView):
     def get_queryset(self):
         filters = PublishingListQuerySerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        rows = Publishing.objects.filter(workspace__in=self.user_workspaces())
+        rows = with_attempts(Publishing.objects.filter(workspace__in=self.user_workspaces()))
         if "project" in filters.validated_data:
             rows = rows.filter(project_id=filters.validated_data["project"])
         if "status" in filters.validated_data:
@@ -86,4 +87,4 @@ class PublishingDetailApi(WorkspaceScoped, generics.RetrieveAPIView):
     serializer_class = PublishingSerializer
 
     def get_queryset(self):
-        return Publishing.objects.filter(workspace__in=self.user_workspaces())
+        return with_attempts(Publishing.objects.filter(workspace__in=self.user_workspaces()))

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 
 from core.fields import EncryptedJSONField
@@ -61,6 +62,8 @@ class Publishing(models.Model):
     artifact_url = models.URLField(max_length=1000, blank=True)
     last_error = models.TextField(blank=True)
     job_id = models.CharField(max_length=64, blank=True, help_text="The one job allowed to advance this row.")
+    # Every job attempt on this row (jobs.attempts), newest first.
+    attempt_log = GenericRelation("jobs.Attempt")
     credentials = EncryptedJSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from core.serializers import StrictSerializer
+from jobs.serializers import attempt_count_field, attempts_field
 
 from . import checkout
 from .models import Project, Publishing
@@ -70,6 +71,9 @@ class PublishingSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="publishing-detail")
     project = serializers.IntegerField(source="project_id")
 
+    attempt_count = attempt_count_field("Build starts tried, retries included.")
+    attempts = attempts_field()
+
     class Meta:
         model = Publishing
         fields = [
@@ -79,7 +83,7 @@ class PublishingSerializer(serializers.ModelSerializer):
             "platform",
             "profile",
             "status",
-            "attempts",
+            "attempt_count",
             "progress",
             "progress_message",
             "eas_build_id",
@@ -91,6 +95,7 @@ class PublishingSerializer(serializers.ModelSerializer):
             "updated_at",
             "started_at",
             "finished_at",
+            "attempts",
         ]
         read_only_fields = fields
 

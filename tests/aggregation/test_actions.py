@@ -40,7 +40,7 @@ def test_a_like_is_sent_once_with_the_users_token(api, remote, post_id, connecte
     likes = remote.requests(f"/api/v1/statuses/{remote_id}/favourite")
     assert len(likes) == 1 and likes[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
     done = api.get(first.json()["url"]).json()
-    assert done["status"] == "succeeded" and done["attempts"] == 1
+    assert done["status"] == "succeeded" and done["attempt_count"] == 1
     assert TOKEN not in api.get("/api/v1/accounts/").text
 
 

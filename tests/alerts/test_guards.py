@@ -44,7 +44,7 @@ def test_a_redirect_to_loopback_is_refused_before_connecting(outside, rule_for, 
     rule = rule_for(f"{outside.url}/redirect?to={secret_url}", "p")
     run = run_rule(rule["id"])
     assert run["status"] == "failed" and "non-public address (127.0.0.1)" in run["error"]
-    assert run["attempts"] == 1  # refused is final: not retried
+    assert run["attempt_count"] == 1  # refused is final: not retried
     assert outside.requests("/redirect") and not outside.requests("/page/secret")
 
 

@@ -85,7 +85,7 @@ def test_failing_rule_raises_one_error_alert_then_one_recovery(api, outside, rul
     runs = [run_rule(rule["id"]) for _ in range(5)]
     assert [run["status"] for run in runs] == ["failed"] * 5
     assert all("answered 404" in run["error"] for run in runs)
-    assert [run["attempts"] for run in runs] == [1] * 5  # a 404 is not retried
+    assert [run["attempt_count"] for run in runs] == [1] * 5  # a 404 is not retried
 
     errors = Alert.objects.filter(rule_id=rule["id"], kind=Alert.Kind.ERROR)
     assert errors.count() == 1 and errors.get().run_id == runs[2]["id"]
