@@ -132,11 +132,10 @@ def test_an_operator_watches_and_acts_in_the_admin(
     page.goto(f"{live_server.url}/admin/publishing/publishing/{failed_publishing.pk}/change/")
     assert page.locator(".field-status .readonly").inner_text().lower() == "failed"
     assert KEYSTORE_ERROR in page.locator(".field-last_error .readonly").inner_text()
+    # Its attempts, inline: the one that failed, with its error.
     attempts = page.locator(".inline-group").filter(has_text="ttempt")
-    # TODO(attempts-on-record): the JobAttempt inline is being built on another branch. Once it
-    # lands, make this unconditional: the inline lists the attempt that failed, with its error.
-    if attempts.count():
-        assert KEYSTORE_ERROR in attempts.first.inner_text()
+    assert attempts.count() == 1
+    assert KEYSTORE_ERROR in attempts.first.inner_text() and "failed" in attempts.first.inner_text()
     shoot(page, "04-publishing-failed")
 
     # Find the failed job by its error text, and requeue it: the row reopens.
