@@ -115,7 +115,7 @@ class AttemptInline(GenericTabularInline):
     links to its page in the django-rq dashboard (traceback, requeue)."""
 
     model = Attempt
-    fields = ["number", "outcome", "started_at", "ended_at", "seconds", "job", "queue", "worker", "error"]
+    fields = ["number", "outcome", "started_at", "ended_at", "seconds", "job", "queue", "worker_short", "error"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -143,9 +143,15 @@ class AttemptInline(GenericTabularInline):
 
     @admin.display(description="job")
     def job(self, attempt):
+        # Ids are 32 hex digits: the first 12 tell them apart, the title holds the whole.
         if attempt.job_id not in self.live_jobs(attempt):
-            return attempt.job_id
-        return format_html('<a href="{}">{}</a>', dashboard_job_url(attempt.queue, attempt.job_id), attempt.job_id)
+            return format_html('<span title="{}">{}</span>', attempt.job_id, attempt.job_id[:12])
+        url = dashboard_job_url(attempt.queue, attempt.job_id)
+        return format_html('<a href="{}" title="{}">{}</a>', url, attempt.job_id, attempt.job_id[:12])
+
+    @admin.display(description="worker")
+    def worker_short(self, attempt):
+        return format_html('<span title="{}">{}</span>', attempt.worker, attempt.worker[:12])
 
     def live_jobs(self, attempt):
         """The jobs of the row's shown attempts that Redis still has, in one round trip."""
