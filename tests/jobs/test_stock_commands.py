@@ -88,7 +88,7 @@ def test_rqworker_pool_sizes_itself_from_the_queue_or_the_settings(processes, qu
 def test_manage_py_finds_what_make_run_keeps_in_var(tmp_path, monkeypatch):
     from config import settings as config
 
-    monkeypatch.setattr(config, "BASE_DIR", tmp_path)
+    monkeypatch.setattr(config, "VAR_DIR", tmp_path / "var")
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "redis_url").write_text("redis://:secret@127.0.0.1:6380/0\n")
     monkeypatch.delenv("REDIS_URL", raising=False)
