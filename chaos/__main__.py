@@ -15,7 +15,7 @@ import sys
 
 from .drill import FULL, Drill, Plan
 
-GOALS = {"kill": 30, "flush": 60, "redis restart": 60, "outage": 60}
+GOALS = {"kill": 30, "host down": 30, "flush": 60, "redis restart": 60, "outage": 60}
 
 
 def main(argv=None):

@@ -35,6 +35,7 @@ class Plan:
     outage_seconds: float = 0
     scheduler_faults: bool = False
     shutdown: bool = False
+    host_kills: int = 0
     pools: int = 1
     workers_per_pool: int = 4
     settle_seconds: float = 120
@@ -48,6 +49,7 @@ FULL = Plan(
     outage_seconds=60,
     scheduler_faults=True,
     shutdown=True,
+    host_kills=1,
     pools=2,
     settle_seconds=1200,
 )
@@ -208,6 +210,7 @@ class Drill:
         faults += ["outage"] * bool(self.plan.outage_seconds)
         faults += ["scheduler kill", "two schedulers"] * self.plan.scheduler_faults
         faults += ["pool shutdown"] * self.plan.shutdown
+        faults += ["host down"] * self.plan.host_kills
         random.shuffle(faults)
         spacing = self.plan.minutes * 60 / (len(faults) + 1)
         for fault in faults:
@@ -346,6 +349,16 @@ class Drill:
         self.stack.start_pool(int(name.split("-")[1]))
         return took
 
+    def kill_a_host(self):
+        """A whole host dies (every process of one pool, SIGKILL); the others go on, and
+        the rows it held are resumed. It comes back once they are."""
+        name = random.choice(self.stack.pool_names())
+        active = self.active_rows()
+        self.stack.kill_host(name)
+        recovered = self.time_until_live(active)
+        self.stack.start_pool(int(name.split("-")[1]))
+        return recovered
+
     def active_rows(self):
         from jobs import lifecycle
 
@@ -447,6 +460,7 @@ FAULTS = {
     "scheduler kill": Drill.kill_scheduler,
     "two schedulers": Drill.two_schedulers,
     "pool shutdown": Drill.shut_a_pool_down,
+    "host down": Drill.kill_a_host,
 }
 
 

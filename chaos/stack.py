@@ -164,8 +164,16 @@ class Stack:
             process.wait()
 
     def start_pool(self, index):
+        """A pool of workers in a process group of its own: one "host", named host-INDEX in
+        django-rq's dashboard, as a separate machine on the same Redis and database would be."""
         argv = [sys.executable, "manage.py", "rqworker-pool", "--num-workers", str(self.workers_per_pool)]
-        return self.start_process(f"pool-{index}", argv)
+        return self.start_process(f"pool-{index}", argv, {"WORKER_HOSTNAME": f"host-{index}"})
+
+    def kill_host(self, name):
+        """SIGKILL a whole pool's process group: its workers and their schedulers, at once."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def start_scheduler(self, name):
         return self.start_process(name, [sys.executable, "manage.py", "rqscheduler"])

@@ -288,6 +288,8 @@ WORKER_QUEUES = env_list("WORKER_QUEUES", list(QUEUE_POLICIES))
 # `rqworker-pool`'s size when --num-workers is not given (one queue named: that queue's
 # concurrency). Two per core: real jobs (EAS CLI, HTTP fetches) spend most of their time waiting.
 WORKER_PROCESSES = env_int("WORKER_PROCESSES", 4)
+# The host name workers report to django-rq's dashboard (default: the machine's own).
+WORKER_HOSTNAME = env_str("WORKER_HOSTNAME", "")
 # SIGTERM lets the running job finish for this long, then it is interrupted and retried.
 WORKER_SHUTDOWN_GRACE = env_int("WORKER_SHUTDOWN_GRACE", 30)
 # A worker refreshes its liveness key (and the concurrency lease of its running job) every

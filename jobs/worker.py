@@ -122,6 +122,8 @@ class ConveyorWorker(SimpleWorker):
         kwargs.setdefault("log_job_description", False)
         self._held_until = {}
         super().__init__(as_conveyor_queues(queues), *args, **kwargs)
+        # The host the dashboard shows: containers often have random host names.
+        self.hostname = settings.WORKER_HOSTNAME or self.hostname
         # Inside a pool serving several queues, each queue leaves a process to the others.
         self._pool = concurrency.current_pool() if len(self.queues) > 1 else None
         self._lease = None
