@@ -235,3 +235,35 @@ def fast_publishing_policy(settings):
     policies["publishing-builds"]["rate_limit"] = "100/1"
     settings.QUEUE_POLICIES = policies
     return policies["publishing-builds"]
+
+
+@pytest.fixture(scope="module")
+def hostile_dns():
+    """A nameserver on loopback for an attacker's own domain (tests/fakes/dns.py): names
+    that resolve to loopback, private and metadata addresses."""
+    from tests.fakes.dns_fake import FakeDns
+
+    server = FakeDns()
+    yield server
+    server.stop()
+
+
+KEYSTORE_ERROR = "Gradle could not find the keystore"
+
+
+@pytest.fixture
+def failed_publishing(api, fake_eas, fast_publishing_policy, run_worker_burst):
+    """A publishing whose build errored: a failed row and its failed job."""
+    from publishing.models import Publishing
+
+    fake_eas.configure(polls_until_done=0, final_status="ERRORED", error_message=KEYSTORE_ERROR)
+    response = api.initiate(api.create_project())
+    assert response.status_code == 202, response.text
+    publishing_id = response.json()["id"]
+    deadline = time.monotonic() + 30
+    while Publishing.objects.get(pk=publishing_id).status != "failed" and time.monotonic() < deadline:
+        run_worker_burst("publishing-builds")
+        time.sleep(0.2)
+    publishing = Publishing.objects.get(pk=publishing_id)
+    assert publishing.status == "failed", publishing.last_error
+    return publishing

@@ -11,7 +11,6 @@ import pytest
 
 from aggregation.models import Fetch, RemoteAccount, Source
 from alerts.models import AlertDelivery, Channel, Rule, RuleRun
-from tests.fakes.dns_fake import FakeDns
 from tests.fakes.outside_fake import OUTSIDE_HOST, Outside
 
 LOOPBACK_PRIVATE_METADATA = [
@@ -74,13 +73,6 @@ HOSTILE_NAMES = [
     "http://app.localhost/",
 ]
 HOSTILE_URLS = LOOPBACK_PRIVATE_METADATA + IPV6_FORMS + NUMERIC_FORMS + USERINFO_TRICKS + HOSTILE_NAMES
-
-
-@pytest.fixture(scope="module")
-def hostile_dns():
-    server = FakeDns()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

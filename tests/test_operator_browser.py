@@ -9,7 +9,6 @@ Skipped without Chromium, except where CONVEYOR_REQUIRE_CHROMIUM is set (CI).
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from alerts.fetchers import find_chromium
 from jobs import charts
 from jobs.models import PausedQueue
 from jobs.queueing import enqueue
-from publishing.models import Publishing
+from tests.conftest import KEYSTORE_ERROR
 from tests.jobs import tasks
 
 pytestmark = pytest.mark.skipif(
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.skipif(
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 PASSWORD = "a-real-password-for-the-form-42"
-KEYSTORE_ERROR = "Gradle could not find the keystore"
 
 
 @pytest.fixture
@@ -50,21 +48,6 @@ def browser_page(monkeypatch):
 
 def shoot(page, name, full_page=True):
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-
-
-@pytest.fixture
-def failed_publishing(api, fake_eas, fast_publishing_policy, run_worker_burst):
-    fake_eas.configure(polls_until_done=0, final_status="ERRORED", error_message=KEYSTORE_ERROR)
-    response = api.initiate(api.create_project())
-    assert response.status_code == 202, response.text
-    publishing_id = response.json()["id"]
-    deadline = time.monotonic() + 30
-    while Publishing.objects.get(pk=publishing_id).status != "failed" and time.monotonic() < deadline:
-        run_worker_burst("publishing-builds")
-        time.sleep(0.2)
-    publishing = Publishing.objects.get(pk=publishing_id)
-    assert publishing.status == "failed", publishing.last_error
-    return publishing
 
 
 @pytest.fixture

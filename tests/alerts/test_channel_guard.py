@@ -6,14 +6,6 @@ import pytest
 
 from alerts.models import AlertDelivery, Channel
 from tests.alerts.conftest import OUTSIDE_HOST
-from tests.fakes.dns_fake import FakeDns
-
-
-@pytest.fixture(scope="module")
-def hostile_dns():
-    server = FakeDns()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

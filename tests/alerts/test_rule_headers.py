@@ -9,16 +9,8 @@ import pytest
 from alerts.fetchers import find_chromium
 from alerts.models import Rule
 from tests.alerts.conftest import OUTSIDE_HOST, page_with_price
-from tests.fakes.dns_fake import FakeDns
 
 SECRET = {"Authorization": "Bearer s3cret-token"}
-
-
-@pytest.fixture(scope="module")
-def hostile_dns():
-    server = FakeDns()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -27,13 +27,6 @@ def fresh_outside(outside):
     outside.control("reset")
 
 
-@pytest.fixture(scope="module")
-def hostile_dns():
-    server = FakeDns()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def production(settings):
     settings.ALLOW_PRIVATE_FETCH = False

@@ -2,14 +2,12 @@
 error text and time; requeue (the row reopens) or delete (the row stays failed) one job, a
 selection, or everything a search matches."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
 
 from jobs.queueing import enqueue, get_queue
-from publishing.models import Publishing
 from tests.jobs import tasks
 from tests.rows import failed_jobs
 
@@ -28,22 +26,6 @@ def failing(policies, run_worker_burst):
         return job_id
 
     return fail
-
-
-@pytest.fixture
-def failed_publishing(api, fake_eas, fast_publishing_policy, run_worker_burst):
-    """A publishing whose build errored: a failed row and its failed job."""
-    fake_eas.configure(polls_until_done=0, final_status="ERRORED", error_message="Gradle could not find the keystore")
-    response = api.initiate(api.create_project())
-    assert response.status_code == 202, response.text
-    publishing_id = response.json()["id"]
-    deadline = time.monotonic() + 30
-    while Publishing.objects.get(pk=publishing_id).status != "failed" and time.monotonic() < deadline:
-        run_worker_burst("publishing-builds")
-        time.sleep(0.2)
-    publishing = Publishing.objects.get(pk=publishing_id)
-    assert publishing.status == "failed", publishing.last_error
-    return publishing
 
 
 @pytest.fixture
