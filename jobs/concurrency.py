@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from . import ratelimit
+from . import job_records, ratelimit
 from .connection import key
 
 # KEYS: the queue's leases, its leases in this pool (KEYS[1] again when no pool cap), the
@@ -26,18 +26,21 @@ from .connection import key
 # rate keys in use (KEYS[1] again when the limit is not per key).
 # ARGV: cap, pool cap (0: none), lease member, lease ms, rate window ms (0: no rate limit),
 # rate limit, rate-log member, rate key ("" when the limit is queue-wide).
+# When the worker records the start here too, KEYS[6..] and ARGV[9..] are record_start's
+# (jobs/job_records.py), written once the start is granted.
 # Returns -1 when a cap is reached, 0 when the start is granted (lease and rate slot taken),
 # else the milliseconds until a rate slot frees. Nothing is taken unless it returns 0.
-# A queue's set of leases never expires as a whole (it is pruned here, and it is one key per
-# queue); a pool's does, since a stopped pool never uses it again.
+# Expired leases are not counted, and pruned by the refresh (never a second command per
+# start); a queue's set of leases never expires as a whole (one key per queue), a pool's
+# does, since a stopped pool never uses it again.
 TRY_START = (
     ratelimit.NOW_MS
     + ratelimit.TAKE_START
     + ratelimit.REMEMBER_KEY
+    + job_records.RECORD_START
     + """
 local function full(leases, cap)
-    redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-    return redis.call('ZCARD', leases) >= cap
+    return redis.call('ZCOUNT', leases, now, '+inf') >= cap
 end
 local pool_cap = tonumber(ARGV[2])
 if full(KEYS[1], tonumber(ARGV[1])) or (pool_cap > 0 and full(KEYS[2], pool_cap)) then
@@ -59,16 +62,21 @@ if pool_cap > 0 then
     redis.call('ZADD', KEYS[2], now + lease_ms, ARGV[3])
     redis.call('PEXPIRE', KEYS[2], lease_ms)
 end
+if #KEYS > 5 then
+    record_start(6, 9)
+end
 return 0
 """
 )
 
 # KEYS: the queue's leases, then the pool's when there is one. ARGV: the lease's member,
-# lease ms. XX: a lease released meanwhile is not brought back.
+# lease ms. XX: a lease released meanwhile is not brought back. The leases of killed
+# workers, expired, are pruned here.
 REFRESH = (
     ratelimit.NOW_MS
     + """
 for index, leases in ipairs(KEYS) do
+    redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
     redis.call('ZADD', leases, 'XX', now + tonumber(ARGV[2]), ARGV[1])
     if index > 1 then
         redis.call('PEXPIRE', leases, ARGV[2])
@@ -139,9 +147,12 @@ def lease_ms():
     return int(settings.WORKER_ALIVE_TTL * 1000)
 
 
-def try_start(connection, policy, job_id, *, pool=None, rate_key=None, rate_limited=True, rate_member=None):
+def try_start(
+    connection, policy, job_id, *, pool=None, rate_key=None, rate_limited=True, rate_member=None, record=None
+):
     """Check one start of `job_id` on the queue of `policy` against the queue's cap (and its
-    cap inside `pool`) and its rate limit, atomically. Nothing is taken unless granted."""
+    cap inside `pool`) and its rate limit, atomically. Nothing is taken unless granted;
+    `record` (record_start's keys and args) is written when it is."""
     leases = leases_key(policy.name)
     pool_cap = pool.cap(policy.concurrency) if pool else 0
     if pool_cap >= policy.concurrency:
@@ -155,8 +166,11 @@ def try_start(connection, policy, job_id, *, pool=None, rate_key=None, rate_limi
         index = ratelimit.keys_index(policy.name)
         window, starts = int(policy.rate_limit.per_seconds * 1000), policy.rate_limit.starts
     keyed = rate_key if window and rate_key else ""
+    keys = [leases, pool_leases, rate_log, block, index]
     args = [policy.concurrency, pool_cap, job_id, lease_ms(), window, starts, rate_member or job_id, keyed]
-    answer = int(_script(connection, TRY_START)(keys=[leases, pool_leases, rate_log, block, index], args=args))
+    if record is not None:
+        keys, args = keys + record[0], args + record[1]
+    answer = int(_script(connection, TRY_START)(keys=keys, args=args))
     if answer == OVER_CAP:
         return Start(over_cap=True)
     if answer > 0:

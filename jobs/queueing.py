@@ -19,7 +19,14 @@ log = logging.getLogger(__name__)
 
 
 class ConveyorQueue(Queue):
-    """RQ's queue, plus: due times never early, and paused queues not dequeued."""
+    """RQ's queue, plus: due times never early, paused queues not dequeued, and no job
+    dependencies (the worker records a finished job's end without reading its dependents:
+    jobs/job_records.py; the platform chains work through its rows instead)."""
+
+    def create_job(self, *args, depends_on=None, **kwargs):
+        if depends_on:
+            raise ValueError("Conveyor's queues do not take RQ job dependencies (depends_on)")
+        return super().create_job(*args, **kwargs)
 
     def schedule_job(self, job, datetime, *args, **kwargs):
         # RQ stores the due time in whole seconds, truncated: a 2 s retry delay could

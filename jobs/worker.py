@@ -22,6 +22,9 @@ enforces job timeouts (SIGALRM death penalty in the main thread). What it adds:
   the watchdog of overdue scheduled jobs (jobs/watchdog.py), one worker at a time;
 - each job end is counted for the queue charts (jobs/charts.py) in the pipeline that
   records it;
+- RQ's records of a job's start and end are written in fewer commands and round trips
+  (jobs/job_records.py): the start by the script that grants it, a finished job's end in
+  one transaction with the worker's statistics and state in one HSET;
 - SIGTERM lets the running job finish for WORKER_SHUTDOWN_GRACE seconds, then interrupts
   it (it is retried like any failure) and exits.
 """
@@ -31,6 +34,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -40,13 +44,15 @@ from django.db import close_old_connections
 from rq import SimpleWorker, worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import ShutDownImminentException
+from rq.executions import Execution
 from rq.intermediate_queue import IntermediateQueue
 from rq.queue import Queue
+from rq.rate_limit import release_slot
 from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from . import charts, concurrency, metrics, pausing, watchdog
+from . import charts, concurrency, job_records, metrics, pausing, watchdog
 from .connection import key
 from .policies import all_policies
 from .queueing import ConveyorQueue
@@ -116,6 +122,8 @@ class ConveyorWorker(SimpleWorker):
     _suspension_checked_at = 0.0
     _idle_sent = False
     _ending = None  # (queue name, outcome) of the job whose end RQ is recording
+    # The running execution, when its start was recorded by the start script (job_records).
+    _recorded = None
 
     def __init__(self, queues, *args, **kwargs):
         kwargs["queue_class"] = ConveyorQueue
@@ -195,9 +203,12 @@ class ConveyorWorker(SimpleWorker):
             # The same promise in one sorted set, scored by its expiry, so that /health
             # counts live workers with one command instead of scanning every key.
             pipe.zadd(LIVE_WORKERS_KEY, {self.name: time.time() + settings.WORKER_ALIVE_TTL})
-            # RQ's own heartbeat recreates a flushed hash with its last_heartbeat only.
+            # RQ's own heartbeat (below) recreates a flushed hash with its last_heartbeat only.
             pipe.hexists(self.key, "birth")
             watchdog.take_turn(pipe, self.name, settings.WORKER_HEARTBEAT)
+            # RQ's worker key and executions index, kept alive here rather than by every job
+            # start: a long job blocks the main thread, not this one.
+            self._rq_heartbeat(pipe)
             if lease:
                 lease.refresh(self.connection, pipe)
             if scheduler_locks:
@@ -296,6 +307,9 @@ class ConveyorWorker(SimpleWorker):
 
     # --- RQ's own round trips, fewer -------------------------------------------------------
 
+    def _rq_heartbeat(self, pipeline):
+        super().heartbeat(None, pipeline)
+
     def heartbeat(self, timeout=None, pipeline=None):
         # RQ sends a plain heartbeat (three round trips) three times per job; its worker
         # key lives for minutes, and the liveness thread reports us every few seconds, so
@@ -331,10 +345,6 @@ class ConveyorWorker(SimpleWorker):
 
     # --- job ends counted for the charts, in RQ's own last pipeline ------------------------
 
-    def handle_job_success(self, job, queue, *args, **kwargs):
-        with self._counting_end(job, "finished"):
-            return super().handle_job_success(job, queue, *args, **kwargs)
-
     def handle_job_failure(self, job, queue, *args, **kwargs):
         # Decided here: by the time RQ counts the failure it has forgotten a stop request.
         retried = job.should_retry and self._stopped_job_id != job.id
@@ -354,13 +364,36 @@ class ConveyorWorker(SimpleWorker):
         finally:
             self._ending = None
 
+    # The worker's statistics: this process alone writes its hash, so it keeps them in memory
+    # and writes their values, all three in one HSET (RQ: HINCRBY and HINCRBYFLOAT, each).
+
     def increment_successful_job_count(self, pipeline=None):
-        super().increment_successful_job_count(pipeline)
+        self.successful_job_count += 1
+        self._write_statistics(pipeline)
         self._count_end(pipeline)
 
     def increment_failed_job_count(self, pipeline=None):
-        super().increment_failed_job_count(pipeline)
+        self.failed_job_count += 1
+        self._write_statistics(pipeline)
         self._count_end(pipeline)
+
+    def increment_total_working_time(self, job_execution_time, pipeline):
+        self.total_working_time += job_execution_time.total_seconds()
+        self._write_statistics(pipeline)
+
+    def _write_statistics(self, pipeline, **fields):
+        """Write the statistics (and `fields`) now, unless a job's end will write them with
+        the worker's state (_finish)."""
+        if self._statistics_deferred and not fields:
+            return
+        statistics = {
+            "successful_job_count": self.successful_job_count,
+            "failed_job_count": self.failed_job_count,
+            "total_working_time": self.total_working_time,
+        }
+        (pipeline if pipeline is not None else self.connection).hset(self.key, mapping={**statistics, **fields})
+
+    _statistics_deferred = False
 
     def _count_end(self, pipeline):
         if self._ending is not None:
@@ -396,7 +429,8 @@ class ConveyorWorker(SimpleWorker):
         if queue.name in pausing.paused_queue_names(self.connection):
             self._put_back(job, queue)
             return
-        start = self._try_start(job, queue)
+        execution = Execution(uuid.uuid4().hex, job.id, self.connection, worker_name=self.name)
+        start = self._try_start(job, queue, execution)
         if start.over_cap:
             log.debug("job %s on %s waits: the queue is at its concurrency cap", job.id, queue.name)
             self._put_back(job, queue)
@@ -406,18 +440,22 @@ class ConveyorWorker(SimpleWorker):
             self._defer(job, queue, start.rate_wait)
             return
         self._lease = start.lease
+        if start.lease is not None:
+            job_records.started(self, job, execution)
+            self._recorded = execution
         metrics.ride_along(job)
         close_old_connections()
         try:
             super().execute_job(job, queue)
         finally:
+            self._recorded = None
             close_old_connections()
             self._end_lease()
 
-    def _try_start(self, job, queue):
+    def _try_start(self, job, queue, execution):
         policy = all_policies().get(queue.name)
         if policy is None:
-            return concurrency.Start()  # not a declared queue: no cap, no limit
+            return concurrency.Start()  # not a declared queue: no cap, no limit; RQ records the start
         return concurrency.try_start(
             self.connection,
             policy,
@@ -426,19 +464,66 @@ class ConveyorWorker(SimpleWorker):
             rate_key=job.meta.get("rate_key"),
             rate_limited=job.meta.get("rate_limited", True),
             rate_member=f"{job.id}:{now().timestamp()}",
+            record=job_records.start_keys_and_args(self, job, queue, execution),
         )
+
+    def prepare_execution(self, job):
+        # The start script already wrote the execution (execute_job).
+        if self._recorded is not None and self._recorded.job_id == job.id:
+            return self._recorded
+        return super().prepare_execution(job)
+
+    def prepare_job_execution(self, job, remove_from_intermediate_queue=False):
+        if self._recorded is not None and self._recorded.job_id == job.id:
+            self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
+            return
+        # RQ pops with LMOVE into an intermediate list whenever the dequeue looks at one
+        # queue, here also when pauses or caps leave one of several, but removes the job
+        # from that list only for one-queue workers; left there, RQ's cleanup would fail
+        # the finished job a minute later. Removing it is one command in RQ's pipeline.
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+
+    def handle_job_success(self, job, queue, started_job_registry, execution):
+        result_ttl = job.get_result_ttl(self.default_result_ttl)
+        if self._recorded is not execution or result_ttl == 0 or job.repeats_left:
+            with self._counting_end(job, "finished"):
+                return super().handle_job_success(job, queue, started_job_registry, execution)
+        with self._counting_end(job, "finished"):
+            self._finish(job, queue, result_ttl, execution)
+        release_slot(job)
+        seconds = (job.ended_at - job.started_at).total_seconds()
+        self.log.info("Worker %s: job %s finished in %.3fs", self.name, job.id, seconds)
+
+    def _finish(self, job, queue, result_ttl, execution):
+        """Record a finished job's end in one transaction (job_records)."""
+        self._statistics_deferred = True
+        try:
+            with self.connection.pipeline() as pipeline:
+                self.increment_successful_job_count(pipeline)
+                self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+                job_records.record_finish(pipeline, job, queue, result_ttl, self.name, execution)
+                self.cleanup_execution(job, pipeline, execution)
+                pipeline.execute()
+        finally:
+            self._statistics_deferred = False
 
     def cleanup_execution(self, job, pipeline, execution=None):
         # Every way a job ends passes here with RQ's last pipeline: the lease, the worker's
         # "idle" and the attempt's metrics ride along instead of taking round trips of their
         # own. Only in Redis: until the job's handling returns, a SIGTERM must still find the
         # worker busy.
-        super().cleanup_execution(job, pipeline, execution)
+        if execution is not None and execution is self._recorded:
+            job_records.forget_execution(pipeline, job, self, execution)
+        else:
+            super().cleanup_execution(job, pipeline, execution)
         metrics.send_along(job, pipeline)
         if self._lease is not None and self._lease.member == job.id:
             self._lease.release(pipeline)
             self._lease_release_sent = True
-        pipeline.hset(self.key, "state", WorkerStatus.IDLE)
+        if self._statistics_deferred:
+            self._write_statistics(pipeline, state=WorkerStatus.IDLE)
+        else:
+            pipeline.hset(self.key, "state", WorkerStatus.IDLE)
         self._idle_sent = True
 
     def _end_lease(self):
@@ -452,13 +537,6 @@ class ConveyorWorker(SimpleWorker):
                 pipe.execute()
         except redis.RedisError:
             pass  # it expires by itself within WORKER_ALIVE_TTL
-
-    def prepare_job_execution(self, job, remove_from_intermediate_queue=False):
-        # RQ pops with LMOVE into an intermediate list whenever the dequeue looks at one
-        # queue, here also when pauses or caps leave one of several, but removes the job
-        # from that list only for one-queue workers; left there, RQ's cleanup would fail
-        # the finished job a minute later. Removing it is one command in RQ's pipeline.
-        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
 
     def _defer(self, job, queue, wait):
         """Park the job until its slot frees: scheduled, not failed, no retry used."""
