@@ -2,7 +2,7 @@
 server (what the endpoint costs over a trivial request). No worker runs: jobs queue up.
 
 gunicorn runs as the Procfile runs it (2 workers × 4 threads), on the bench's Redis and
-throwaway SQLite database. Sequential requests give the latency; then `threads` clients
+throwaway database (SQLite, or PostgreSQL when DATABASE_URL names a server). Sequential requests give the latency; then `threads` clients
 at once, each with its own connection, give the rate.
 """
 
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from bench.common import main, python, running, summary_ms, wait_until
+from bench.common import database_name, main, python, running, summary_ms, wait_until
 from core.devredis import free_port
 
 INITIATE = "/api/v1/publishing/initiate"
@@ -103,6 +103,7 @@ def run(env, requests=300, threads=8, per_thread=100):
         "health_degraded": health_statuses[503],
         "threads": threads,
         "per_thread": per_thread,
+        "database": database_name(env),
     }
 
 
@@ -116,7 +117,7 @@ def reachable(url):
 def report(results):
     health, initiate = results["health"], results["initiate"]
     clients = f"{results['threads']} clients × {results['per_thread']}"
-    print("\nAPI under gunicorn (2 workers × 4 threads, SQLite), ms per request, sequential")
+    print(f"\nAPI under gunicorn (2 workers × 4 threads, {results['database']}), ms per request, sequential")
     print(f"  {'':<34} {'p50':>6} {'p95':>6} {'p99':>6}   {'requests/s, ' + clients:>26}")
     print(
         f"  {'GET /health (baseline)':<34} {health['p50']:>6.1f} {health['p95']:>6.1f} {health['p99']:>6.1f}"

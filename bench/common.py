@@ -1,5 +1,9 @@
 """What every benchmark needs: a private Redis, a migrated throwaway database, processes
-that are always cleaned up, and a few statistics. Never the user's Redis or database."""
+that are always cleaned up, and a few statistics. Never the user's Redis or data.
+
+The database is SQLite in the run's temporary directory, unless DATABASE_URL names a
+PostgreSQL server: then a database of its own is created there and dropped afterwards.
+"""
 
 import argparse
 import math
@@ -11,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
@@ -33,23 +39,57 @@ def bench_environment():
     try:
         redis_process, redis_url, _ = devredis.start(workdir / "redis", persistent=False)
         try:
-            env = environment(workdir, redis_url)
-            manage(env, "migrate", "--noinput", "-v0")
-            yield env
+            with throwaway_database(workdir) as database_url:
+                env = environment(workdir, redis_url, database_url)
+                manage(env, "migrate", "--noinput", "-v0")
+                yield env
         finally:
             devredis.stop(redis_process)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def environment(workdir, redis_url):
+def is_postgres(url):
+    return (url or "").startswith(("postgres://", "postgresql://"))
+
+
+@contextmanager
+def throwaway_database(workdir):
+    """Yield the DATABASE_URL of an empty database that is dropped afterwards."""
+    server_url = os.environ.get("DATABASE_URL")
+    if not is_postgres(server_url):
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"conveyor_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_name(env):
+    """The database a run used, for its report: "SQLite" or "PostgreSQL 16.4"."""
+    if not is_postgres(env["DATABASE_URL"]):
+        return "SQLite"
+    from django.db import connection
+
+    major, minor = divmod(connection.pg_version, 10000)
+    return f"PostgreSQL {major}.{minor}"
+
+
+def environment(workdir, redis_url, database_url):
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONPATH": str(BASE_DIR),
         "SECRET_KEY": "bench-only-secret-key",
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "BENCH_REDIS_URL": redis_url,
         # Celery's broker (and strict Celery's results) in another database of the same Redis.

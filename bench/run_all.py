@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import alerts, api_latency, extract, ingest, latency, throughput  # noqa: E402
-from bench.common import bench_environment, django_setup  # noqa: E402
+from bench.common import bench_environment, database_name, django_setup  # noqa: E402
 from bench.tasks import client  # noqa: E402
 
 BENCHMARKS = [
@@ -28,7 +28,7 @@ BENCHMARKS = [
 ]
 
 
-def machine():
+def machine(env):
     import celery
     import django
     import rq
@@ -36,7 +36,8 @@ def machine():
     redis_version = client().info("server")["redis_version"]
     return (
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" Redis {redis_version}, Django {django.__version__}, RQ {rq.__version__}, Celery {celery.__version__}"
+        f" Redis {redis_version}, {database_name(env)}, Django {django.__version__}, RQ {rq.__version__},"
+        f" Celery {celery.__version__}"
     )
 
 
@@ -60,7 +61,7 @@ def main():
     # One Redis and one database for all: Django reads its settings once per process.
     with bench_environment() as env:
         django_setup(env)
-        about = machine()
+        about = machine(env)
         outcomes = run_each(env)
     print(f"\n=== Conveyor benchmarks: {about}")
     for name, module, results in outcomes:

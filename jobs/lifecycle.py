@@ -23,6 +23,7 @@ and how it ended, one log line as it starts and one as it ends, and the metrics 
 """
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -132,12 +133,18 @@ def enqueue_for(kind, row, **options):
 
 
 def start(kind, row, **options):
-    """Save a new row and give it its first job, pushed once the row is committed."""
+    """Save a new row and give it its first job, pushed once the row is committed. A new
+    row is inserted with its job's id, chosen first: one statement, not an insert and an
+    update."""
     with transaction.atomic():
+        job_id = uuid.uuid4().hex
         if row.pk is None:
+            row.job_id = job_id
             row.save()
-        row.job_id = enqueue_for(kind, row, **options)
-        kind.model.objects.filter(pk=row.pk).update(job_id=row.job_id)
+        enqueued = enqueue_for(kind, row, job_id=job_id, **options)
+        if row.job_id != enqueued:  # a row saved before, or a job deduplicated away (None)
+            row.job_id = enqueued
+            kind.model.objects.filter(pk=row.pk).update(job_id=enqueued)
     return row
 
 

@@ -47,7 +47,7 @@ def publishing_initiate(*, user, project_id, platform, profile, credentials):
         raise ServiceError("No such project.", fields={"project": ["No such project."]})
     ensure_available()
     publishing = Publishing(
-        workspace=project.workspace,
+        workspace_id=project.workspace_id,
         project=project,
         requested_by=user,
         platform=platform,
