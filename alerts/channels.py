@@ -10,7 +10,7 @@ same guard as every other outbound call (core/outbound.py), at save and again at
 - the hosts checked are the ones apprise itself will contact, read from apprise's own parse
   of the URL (`json://x@169.254.169.254@example.com` goes to 169.254.169.254, and so is
   checked as such), including an email channel's SMTP server (`?smtp=`);
-- apprise's HTTP goes through outbound.RequestsAdapter (pinned address, every redirect hop
+- apprise's HTTP goes through outbound_requests.RequestsAdapter (pinned address, every redirect hop
   checked, body capped), and every socket it opens during a send may only reach an allowed
   address (outbound.sockets_checked: apprise's SMTP resolves the name again);
 - services apprise reaches over protocols of their own (IRC, syslog, MQTT, XMPP…) cannot be
@@ -29,10 +29,7 @@ import sys
 import time
 from types import ModuleType
 
-import apprise
 import httpx
-import requests
-from apprise.plugins.email.base import NotifyEmail
 from django.conf import settings
 
 from core import outbound
@@ -72,8 +69,21 @@ def new_webhook_secret():
     return secrets.token_urlsafe(32)
 
 
+# apprise (~7 MB besides `requests`, which DRF imports anyway) is imported by the functions
+# that use it: the web process once someone saves a channel, a worker once it sends to one,
+# and the scheduler never.
+
+
 def apprise_plugin(url):
+    import apprise
+
     return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+
+
+def is_email(plugin):
+    from apprise.plugins.email.base import NotifyEmail
+
+    return isinstance(plugin, NotifyEmail)
 
 
 def apprise_service(url):
@@ -96,7 +106,7 @@ def check_apprise_url(url):
     plugin = apprise_plugin(url)
     if plugin is None:
         raise ChannelRefused("Apprise cannot read this URL (see apprise's list of services).")
-    unguarded = set() if isinstance(plugin, NotifyEmail) else raw_transports(type(plugin))
+    unguarded = set() if is_email(plugin) else raw_transports(type(plugin))
     if unguarded:
         raise ChannelRefused(
             f"{service_name(plugin)} channels are not supported: apprise reaches them over a protocol of "
@@ -113,7 +123,7 @@ def contacted_hosts(plugin):
     SMTP server, or the host of a service whose URL names one (json://, ntfy://, gotify://…).
     Services at a fixed address (slack://, tgram://, ntfy's cloud mode) name none: their host
     field is a token or a topic."""
-    if isinstance(plugin, NotifyEmail):
+    if is_email(plugin):
         return [(plugin.smtp_host, plugin.port or 25)]
     if getattr(plugin, "mode", None) == "cloud":
         return []
@@ -186,7 +196,9 @@ def notify_guarded(plugin, message):
     """Send with apprise's HTTP on our transport and its sockets checked. Returns (delivered,
     adapter): the adapter lists what went wrong, in our words."""
     install_requests_guard()
-    adapter = outbound.RequestsAdapter()
+    from core.outbound_requests import RequestsAdapter  # requests: only where a send needs it
+
+    adapter = RequestsAdapter()
     token = _transport.set(adapter)
     try:
         with outbound.sockets_checked(adapter.refusals.append):
@@ -202,6 +214,8 @@ _transport = contextvars.ContextVar("apprise_transport", default=None)
 
 
 def install_requests_guard():
+    import requests
+
     original = requests.Session.get_adapter
     if getattr(original, "conveyor_guard", False):
         return

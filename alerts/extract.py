@@ -17,13 +17,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import lxml.html
-from cssselect import SelectorError
 from django.conf import settings
-from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse as parse_jsonpath
-from lxml import etree
-from lxml.cssselect import CSSSelector
 
 from core import confined
 
@@ -43,9 +38,25 @@ def validate(kind, expression):
     compile_expression(kind, expression)
 
 
+# lxml (~8 MB) is imported where it is used: by the extraction helper, and by the web
+# process once someone saves a CSS or XPath rule.
+
+
+def css_selector(expression):
+    from lxml.cssselect import CSSSelector
+
+    return CSSSelector(expression)
+
+
+def xpath(expression):
+    from lxml import etree
+
+    return etree.XPath(expression)
+
+
 COMPILERS = {
-    "css": CSSSelector,
-    "xpath": etree.XPath,
+    "css": css_selector,
+    "xpath": xpath,
     "jsonpath": parse_jsonpath,
     "regex": lambda expression: re.compile(expression, re.MULTILINE),
 }
@@ -56,8 +67,9 @@ def compile_expression(kind, expression):
         raise ExtractError(f"unknown extractor {kind!r}")
     try:
         return COMPILERS[kind](expression)
-    # jsonpath-ng's lexer raises plain Exception subclasses of its own for bad input.
-    except (SelectorError, etree.XPathSyntaxError, JsonPathParserError, re.error, Exception) as exc:
+    # cssselect's SelectorError, lxml's XPathSyntaxError, re.error, and jsonpath-ng's lexer,
+    # which raises plain Exception subclasses of its own for bad input.
+    except Exception as exc:
         raise ExtractError(f"invalid {kind} expression: {exc}") from None
 
 
@@ -160,6 +172,8 @@ def load_json(body):
 def load_html(body):
     if not body.strip():
         raise ExtractError("the page is empty")
+    import lxml.html
+
     return lxml.html.document_fromstring(body)
 
 

@@ -1,7 +1,7 @@
 """POST /api/v1/publishing/initiate → 202 under gunicorn, against GET /health on the same
 server (what the endpoint costs over a trivial request). No worker runs: jobs queue up.
 
-gunicorn runs as the Procfile runs it (2 workers × 4 threads), on the bench's Redis and
+gunicorn runs from the Procfile's own command (2 workers × 4 threads), on the bench's Redis and
 throwaway database (SQLite, or PostgreSQL when DATABASE_URL names a server). Sequential requests give the latency; then `threads` clients
 at once, each with its own connection, give the rate.
 """
@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from bench.common import database_name, main, python, running, summary_ms, wait_until
+from bench.common import database_name, main, running, summary_ms, wait_until
+from core import procfile
 from core.devredis import free_port
 
 INITIATE = "/api/v1/publishing/initiate"
@@ -31,21 +32,6 @@ def prepare_user():
     user = User.objects.create_user(f"bench-{time.time_ns()}", password="unused-bench-pass-1")
     project = project_create(user=user, name="bench-app")
     return Token.objects.create(user=user).key, project.pk
-
-
-def gunicorn(port):
-    return python(
-        "-m",
-        "gunicorn",
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--no-control-socket",
-    )
 
 
 def timed(client, method, path, tolerated=(), **kwargs):
@@ -83,7 +69,7 @@ def run(env, requests=300, threads=8, per_thread=100):
     token, project = prepare_user()
     body = {**BODY, "project": project}
     port = free_port()
-    with running([gunicorn(port)], {**env, "ALLOWED_HOSTS": "127.0.0.1"}):
+    with running([procfile.commands()["web"]], {**procfile.environment(env, port), "ALLOWED_HOSTS": "127.0.0.1"}):
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: reachable(base + HEALTH), timeout=30, interval=0.2, what="gunicorn")
         options = {"base_url": base, "headers": {"Authorization": f"Token {token}"}, "timeout": 10}

@@ -15,10 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
@@ -26,6 +24,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from core import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
+from core.devdatabase import is_postgres, throwaway_database  # noqa: E402
 
 
 @contextmanager
@@ -39,7 +38,7 @@ def bench_environment():
     try:
         redis_process, redis_url, _ = devredis.start(workdir / "redis", persistent=False)
         try:
-            with throwaway_database(workdir) as database_url:
+            with throwaway_database(workdir, "conveyor_bench") as database_url:
                 env = environment(workdir, redis_url, database_url)
                 manage(env, "migrate", "--noinput", "-v0")
                 yield env
@@ -47,29 +46,6 @@ def bench_environment():
             devredis.stop(redis_process)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def is_postgres(url):
-    return (url or "").startswith(("postgres://", "postgresql://"))
-
-
-@contextmanager
-def throwaway_database(workdir):
-    """Yield the DATABASE_URL of an empty database that is dropped afterwards."""
-    server_url = os.environ.get("DATABASE_URL")
-    if not is_postgres(server_url):
-        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
-        return
-    import psycopg
-
-    name = f"conveyor_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def database_name(env):

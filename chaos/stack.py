@@ -12,15 +12,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from core import devredis  # noqa: E402 (needs BASE_DIR on sys.path)
+from core import devredis, procfile  # noqa: E402 (needs BASE_DIR on sys.path)
+from core.devdatabase import is_postgres, throwaway_database  # noqa: E402
 from tests.fakes.eas_fake import FakeEas  # noqa: E402
 from tests.fakes.outside_fake import Outside  # noqa: E402
 from tests.fakes.platforms_fake import FakePlatforms  # noqa: E402
@@ -41,7 +42,7 @@ class Stack:
         self.workdir = Path(tempfile.mkdtemp(prefix="conveyor-chaos-"))
         self.processes = {}
         self.redis = None
-        self.database_to_drop = None
+        self.database = ExitStack()
 
     # --- start and stop -----------------------------------------------------------------------
 
@@ -54,7 +55,7 @@ class Stack:
         self.env = self.environment()
         self.manage("migrate", "--noinput", "-v0")
         self.web_port = devredis.free_port()
-        self.start_process("web", gunicorn(self.web_port))
+        self.start_process("web", procfile.commands()["web"], procfile.environment(self.env, self.web_port))
         for index in range(self.pools_wanted):
             self.start_pool(index)
         self.start_scheduler("scheduler")
@@ -68,7 +69,7 @@ class Stack:
                 getattr(self, stand_in).stop()
         if self.redis:
             devredis.stop(self.redis)
-        self.drop_database()
+        self.database.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def environment(self):
@@ -82,7 +83,7 @@ class Stack:
             "CONVEYOR_STATE_DIR": str(self.workdir / "state"),
             "SECRET_KEY": "chaos-only-secret-key",
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-            "DATABASE_URL": self.database_url(),
+            "DATABASE_URL": self.database.enter_context(throwaway_database(self.workdir, "conveyor_chaos")),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "ALLOW_PRIVATE_FETCH": "1",
             "EAS_CLI": self.eas.executable,
@@ -106,33 +107,9 @@ class Stack:
         env.pop("PYTEST_CURRENT_TEST", None)
         return env
 
-    def database_url(self):
-        """SQLite in the work directory, or a new database on the PostgreSQL server that
-        DATABASE_URL names (created now, dropped at the end): never the user's own."""
-        server = os.environ.get("DATABASE_URL", "")
-        if not server.startswith("postgres"):
-            return f"sqlite:///{self.workdir / 'chaos.sqlite3'}"
-        import psycopg
-
-        name = f"conveyor_chaos_{os.getpid()}"
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        parts = urlsplit(server)
-        self.database_to_drop = (server, name)
-        return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
-
-    def drop_database(self):
-        if not self.database_to_drop:
-            return
-        import psycopg
-
-        server, name = self.database_to_drop
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
     @property
     def is_postgres(self):
-        return self.database_to_drop is not None
+        return is_postgres(self.env["DATABASE_URL"])
 
     # --- processes ----------------------------------------------------------------------------
 
@@ -204,21 +181,6 @@ class Stack:
     @property
     def url(self):
         return f"http://127.0.0.1:{self.web_port}"
-
-
-def gunicorn(port):
-    return [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--timeout",
-        "60",
-    ]
 
 
 def wait_until(predicate, timeout, interval=0.2):

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from core import outbound
+from core.outbound_requests import RequestsAdapter
 from tests.fakes.dns_fake import FakeDns
 from tests.fakes.outside_fake import OUTSIDE_HOST, Outside
 
@@ -163,7 +164,7 @@ def guarded_session(adapter):
 
 
 def test_requests_through_the_adapter_are_checked_capped_and_answered(outside, settings):
-    adapter = outbound.RequestsAdapter()
+    adapter = RequestsAdapter()
     with guarded_session(adapter) as session:
         response = session.post(f"{outside.url}/hook/adapter", json={"hello": "world"}, auth=("user", "pw"))
     assert response.status_code == 200 and response.json() == {"ok": True}

@@ -6,6 +6,7 @@ A pool serving several queues keeps one process for the others whatever floods o
 (jobs/concurrency.py): its workers learn the pool's size when they are forked.
 """
 
+import gc
 from importlib import import_module
 
 from django.conf import settings
@@ -36,4 +37,8 @@ class Command(stock.Command):
         queue_names = args or tuple(settings.WORKER_QUEUES)
         options["num_workers"] = options["num_workers"] or default_pool_size(queue_names)
         concurrency.join_pool(options["num_workers"] if len(queue_names) > 1 else 1)
+        # What the parent holds now is never freed: out of the collector's sight, a forked
+        # worker's collections do not write to (and so copy) every page it shares.
+        gc.collect()
+        gc.freeze()
         super().handle(*queue_names, **options)
