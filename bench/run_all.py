@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import alerts, api_latency, extract, ingest, latency, throughput  # noqa: E402
+from bench import alerts, api_latency, extract, ingest, latency, memory, throughput  # noqa: E402
 from bench.common import bench_environment, database_name, django_setup  # noqa: E402
 from bench.tasks import client  # noqa: E402
 
@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("ingest", ingest),
     ("alerts", alerts),
     ("extract", extract),
+    ("memory", memory),
 ]
 
 
