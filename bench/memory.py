@@ -4,7 +4,8 @@ pool, the scheduler), run from the Procfile itself, plus the private Redis, meas
 the stack really holds).
 
 Then the cost of one more worker: the stack started again with WORKER_PROCESSES two higher,
-the pool's difference halved. Read from /proc/PID/smaps_rollup (Linux).
+the pool's difference halved. Read from /proc/PID/smaps_rollup (Linux). Idle means nothing
+queued: run_all runs this one first, before other benchmarks leave work waiting.
 """
 
 import time
