@@ -1,9 +1,10 @@
 """POST /api/v1/publishing/initiate → 202 under gunicorn, against GET /health on the same
 server (what the endpoint costs over a trivial request). No worker runs: jobs queue up.
 
-gunicorn runs from the Procfile's own command (2 workers × 4 threads), on the bench's Redis and
-throwaway database (SQLite, or PostgreSQL when DATABASE_URL names a server). Sequential requests give the latency; then `threads` clients
-at once, each with its own connection, give the rate.
+gunicorn runs from the Procfile's own command (2 workers × 4 threads), on the bench's
+Redis and throwaway database (SQLite, or PostgreSQL when DATABASE_URL names a server).
+Sequential requests give the latency; then `threads` clients at once, each with its own
+connection, give the rate.
 """
 
 import time

@@ -39,7 +39,7 @@ def bench_environment():
         redis_process, redis_url, _ = devredis.start(workdir / "redis", persistent=False)
         try:
             with throwaway_database(workdir, "conveyor_bench") as database_url:
-                env = environment(workdir, redis_url, database_url)
+                env = environment(redis_url, database_url)
                 manage(env, "migrate", "--noinput", "-v0")
                 yield env
         finally:
@@ -58,7 +58,7 @@ def database_name(env):
     return f"PostgreSQL {major}.{minor}"
 
 
-def environment(workdir, redis_url, database_url):
+def environment(redis_url, database_url):
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",

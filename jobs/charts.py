@@ -87,13 +87,12 @@ def jobs_ended(span, now=None, connection=None):
     the hour span, its minute buckets; for the day, each hour's minute buckets summed."""
     now = time.time() if now is None else now
     starts = span.starts(now)
-    minute_starts = [minute for start in starts for minute in minutes_of(span, start)]
+    minutes = [minutes_of(span, start) for start in starts]
     with (connection or get_redis()).pipeline(transaction=False) as pipe:
-        for minute in minute_starts:
+        for minute in (minute for group in minutes for minute in group):
             pipe.hgetall(MINUTES.counts_key(minute))
-        minutes = pipe.execute()
-    per_bucket = len(minute_starts) // len(starts)
-    buckets = [minutes[index * per_bucket : (index + 1) * per_bucket] for index in range(len(starts))]
+        replies = iter(pipe.execute())
+    buckets = [[next(replies) for _ in group] for group in minutes]
     return {name: [(start, summed(bucket, name)) for start, bucket in zip(starts, buckets)] for name in all_policies()}
 
 

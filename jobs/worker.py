@@ -208,7 +208,7 @@ class ConveyorWorker(SimpleWorker):
             watchdog.take_turn(pipe, self.name, settings.WORKER_HEARTBEAT)
             # RQ's worker key and executions index, kept alive here rather than by every job
             # start: a long job blocks the main thread, not this one.
-            self._rq_heartbeat(pipe)
+            self.heartbeat(pipeline=pipe)
             if lease:
                 lease.refresh(self.connection, pipe)
             if scheduler_locks:
@@ -307,9 +307,6 @@ class ConveyorWorker(SimpleWorker):
 
     # --- RQ's own round trips, fewer -------------------------------------------------------
 
-    def _rq_heartbeat(self, pipeline):
-        super().heartbeat(None, pipeline)
-
     def heartbeat(self, timeout=None, pipeline=None):
         # RQ sends a plain heartbeat (three round trips) three times per job; its worker
         # key lives for minutes, and the liveness thread reports us every few seconds, so
@@ -365,7 +362,8 @@ class ConveyorWorker(SimpleWorker):
             self._ending = None
 
     # The worker's statistics: this process alone writes its hash, so it keeps them in memory
-    # and writes their values, all three in one HSET (RQ: HINCRBY and HINCRBYFLOAT, each).
+    # and writes their values (RQ: a HINCRBY or HINCRBYFLOAT each). They also ride with the
+    # worker's "idle" (cleanup_execution), which is all a finished job's end writes of them.
 
     def increment_successful_job_count(self, pipeline=None):
         self.successful_job_count += 1
@@ -381,19 +379,15 @@ class ConveyorWorker(SimpleWorker):
         self.total_working_time += job_execution_time.total_seconds()
         self._write_statistics(pipeline)
 
-    def _write_statistics(self, pipeline, **fields):
-        """Write the statistics (and `fields`) now, unless a job's end will write them with
-        the worker's state (_finish)."""
-        if self._statistics_deferred and not fields:
-            return
-        statistics = {
+    def _statistics(self):
+        return {
             "successful_job_count": self.successful_job_count,
             "failed_job_count": self.failed_job_count,
             "total_working_time": self.total_working_time,
         }
-        (pipeline if pipeline is not None else self.connection).hset(self.key, mapping={**statistics, **fields})
 
-    _statistics_deferred = False
+    def _write_statistics(self, pipeline):
+        (pipeline if pipeline is not None else self.connection).hset(self.key, mapping=self._statistics())
 
     def _count_end(self, pipeline):
         if self._ending is not None:
@@ -467,14 +461,17 @@ class ConveyorWorker(SimpleWorker):
             record=job_records.start_keys_and_args(self, job, queue, execution),
         )
 
+    def _recorded_start(self, job):
+        """The execution of `job` whose start the start script recorded, else None."""
+        recorded = self._recorded
+        return recorded if recorded is not None and recorded.job_id == job.id else None
+
     def prepare_execution(self, job):
         # The start script already wrote the execution (execute_job).
-        if self._recorded is not None and self._recorded.job_id == job.id:
-            return self._recorded
-        return super().prepare_execution(job)
+        return self._recorded_start(job) or super().prepare_execution(job)
 
     def prepare_job_execution(self, job, remove_from_intermediate_queue=False):
-        if self._recorded is not None and self._recorded.job_id == job.id:
+        if self._recorded_start(job):
             self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
             return
         # RQ pops with LMOVE into an intermediate list whenever the dequeue looks at one
@@ -485,27 +482,24 @@ class ConveyorWorker(SimpleWorker):
 
     def handle_job_success(self, job, queue, started_job_registry, execution):
         result_ttl = job.get_result_ttl(self.default_result_ttl)
-        if self._recorded is not execution or result_ttl == 0 or job.repeats_left:
-            with self._counting_end(job, "finished"):
-                return super().handle_job_success(job, queue, started_job_registry, execution)
         with self._counting_end(job, "finished"):
+            if self._recorded is not execution or result_ttl == 0 or job.repeats_left:
+                return super().handle_job_success(job, queue, started_job_registry, execution)
             self._finish(job, queue, result_ttl, execution)
         release_slot(job)
         seconds = (job.ended_at - job.started_at).total_seconds()
         self.log.info("Worker %s: job %s finished in %.3fs", self.name, job.id, seconds)
 
     def _finish(self, job, queue, result_ttl, execution):
-        """Record a finished job's end in one transaction (job_records)."""
-        self._statistics_deferred = True
-        try:
-            with self.connection.pipeline() as pipeline:
-                self.increment_successful_job_count(pipeline)
-                self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
-                job_records.record_finish(pipeline, job, queue, result_ttl, self.name, execution)
-                self.cleanup_execution(job, pipeline, execution)
-                pipeline.execute()
-        finally:
-            self._statistics_deferred = False
+        """Record a finished job's end in one transaction (job_records); the statistics go
+        with the worker's "idle" (cleanup_execution)."""
+        self.successful_job_count += 1
+        self.total_working_time += (job.ended_at - job.started_at).total_seconds()
+        with self.connection.pipeline() as pipeline:
+            self._count_end(pipeline)
+            job_records.record_finish(pipeline, job, queue, result_ttl, self.name, execution)
+            self.cleanup_execution(job, pipeline, execution)
+            pipeline.execute()
 
     def cleanup_execution(self, job, pipeline, execution=None):
         # Every way a job ends passes here with RQ's last pipeline: the lease, the worker's
@@ -520,10 +514,7 @@ class ConveyorWorker(SimpleWorker):
         if self._lease is not None and self._lease.member == job.id:
             self._lease.release(pipeline)
             self._lease_release_sent = True
-        if self._statistics_deferred:
-            self._write_statistics(pipeline, state=WorkerStatus.IDLE)
-        else:
-            pipeline.hset(self.key, "state", WorkerStatus.IDLE)
+        pipeline.hset(self.key, mapping={"state": WorkerStatus.IDLE, **self._statistics()})
         self._idle_sent = True
 
     def _end_lease(self):
