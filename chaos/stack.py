@@ -59,7 +59,22 @@ class Stack:
         for index in range(self.pools_wanted):
             self.start_pool(index)
         self.start_scheduler("scheduler")
+        self.wait_for_web()
         return self
+
+    def wait_for_web(self, timeout=60):
+        """gunicorn --preload loads the app before it listens: nothing may call the API until
+        it answers."""
+        import httpx
+
+        def answers():
+            try:
+                return httpx.get(f"{self.url}/health", timeout=2).status_code in (200, 503)
+            except httpx.HTTPError:
+                return False
+
+        if not wait_until(answers, timeout):
+            raise RuntimeError(f"the web process did not answer within {timeout}s")
 
     def stop(self):
         for name in list(self.processes):
