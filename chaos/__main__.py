@@ -45,6 +45,7 @@ def figures_of(results, plan, *, postgres):
         )
         and all(recoveries.get(fault, 0) <= limit for fault, limit in GOALS.items())
         and all(ok for *_, ok in results.dashboard)
+        and all(held["most"] <= held["limit"] for held in results.limits.values())
     )
     return {
         "database": "PostgreSQL" if postgres else "SQLite",
@@ -59,6 +60,7 @@ def figures_of(results, plan, *, postgres):
         "longest recovery (s)": {fault: (None if math.isinf(t) else round(t, 1)) for fault, t in recoveries.items()},
         "dashboard workers after each fault": [list(entry) for entry in results.dashboard],
         "duplicate outside effects": results.duplicates,
+        "limits across hosts": results.limits,
         "goals met": goals_met,
     }
 
@@ -76,6 +78,10 @@ def table(figures):
         goal = GOALS.get(fault)
         shown = "never" if seconds is None else f"{seconds:.1f} s"
         lines.append(f"  {fault:<21} {shown:>16}   {f'≤ {goal} s' if goal else '-'}")
+    lines.append("")
+    lines.append("  across every host                  most   limit")
+    for name, held in figures["limits across hosts"].items():
+        lines.append(f"  {name:<34} {held['most']:>4}   {held['limit']:>5}   {detail(held)}")
     wrong = [entry for entry in figures["dashboard workers after each fault"] if not entry[3]]
     lines.append("")
     lines.append(f"  dashboard worker count back to the true number after every fault: {'yes' if not wrong else wrong}")
@@ -83,6 +89,10 @@ def table(figures):
         lines.append(f"  during the outage: {figures['outage']}")
     lines.append(f"\n  goals met: {'yes' if figures['goals met'] else 'NO'}")
     return "\n".join(lines)
+
+
+def detail(held):
+    return ", ".join(f"{name} {value}" for name, value in held.items() if name not in ("most", "limit"))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .limits import GRANT_TO_FETCH_SLACK, most_at_once, windows
 from .stack import Stack, wait_until
 
 FINAL = {"succeeded", "failed", "delivered", "duplicate"}
@@ -36,8 +37,9 @@ class Plan:
     scheduler_faults: bool = False
     shutdown: bool = False
     host_kills: int = 0
-    pools: int = 1
-    workers_per_pool: int = 4
+    # Two "hosts" even in the bounded drill: the caps and limits must hold across them.
+    pools: int = 2
+    workers_per_pool: int = 2
     settle_seconds: float = 120
 
 
@@ -51,6 +53,7 @@ FULL = Plan(
     shutdown=True,
     host_kills=1,
     pools=2,
+    workers_per_pool=4,
     settle_seconds=1200,
 )
 
@@ -66,6 +69,8 @@ class Results:
     final: Counter = field(default_factory=Counter)
     unfinished: list = field(default_factory=list)
     duplicates: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)  # what -> {"most": n, "limit": n, ...}
+    redis_forgot: list = field(default_factory=list)  # time.time() of each flush or Redis restart
 
 
 class Drill:
@@ -88,6 +93,7 @@ class Drill:
             loader.join(30)
             self.settle()
             self.count_duplicates()
+            self.check_limits()
             return self.results
         except BaseException:
             self.log(stack.logs())
@@ -268,6 +274,7 @@ class Drill:
         """FLUSHALL: every queued job and registry is gone; the rows bring them back."""
         active = self.active_rows()
         self.stack.redis_client().flushall()
+        self.results.redis_forgot.append(time.time())
         return self.time_until_live(active)
 
     def restart_redis(self):
@@ -275,6 +282,7 @@ class Drill:
         active = self.active_rows()
         self.stack.stop_redis()
         self.stack.start_redis()
+        self.results.redis_forgot.append(time.time())
         return self.time_until_live(active)
 
     def outage(self):
@@ -288,6 +296,7 @@ class Drill:
             observed.append(self.probe_outage())
             time.sleep(1)
         self.stack.start_redis()
+        self.results.redis_forgot.append(time.time())
         self.results.outage = summarize_outage(observed)
         return self.time_until_live(active)
 
@@ -450,6 +459,29 @@ class Drill:
         from alerts.models import AlertDelivery
 
         self.results.duplicates["deliveries made"] = AlertDelivery.objects.count()
+
+    def check_limits(self):
+        """The publishing queue's cap (one build step at a time) and the watched pages'
+        per-domain rate limit, across every host, as the stand-ins saw them."""
+        from jobs.policies import policy_for
+
+        intervals = self.stack.eas.intervals()
+        ended = [interval for interval in intervals if interval[1] is not None]
+        self.results.limits["eas calls at once"] = {
+            "most": most_at_once(ended),
+            "limit": policy_for("publishing-builds").concurrency,
+            "calls": len(intervals),
+            "killed before they ended (not counted)": len(intervals) - len(ended),
+        }
+        rate = policy_for("rules-run").rate_limit
+        fetched = [request["at"] for request in self.stack.outside.requests("/page/rule") if request["method"] == "GET"]
+        counts = windows(fetched, rate.per_seconds, skip_near=self.results.redis_forgot)
+        self.results.limits[f"page fetches per {rate.per_seconds - GRANT_TO_FETCH_SLACK:g} s"] = {
+            "most": max(counts, default=0),
+            "limit": rate.starts,
+            "fetches": len(fetched),
+            "windows at the limit": counts.count(rate.starts),
+        }
 
 
 FAULTS = {

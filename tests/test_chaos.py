@@ -8,7 +8,21 @@ import json
 import subprocess
 import sys
 
+from chaos.limits import most_at_once, windows
 from tests.conftest import BASE_DIR
+
+
+def test_most_at_once_counts_overlaps_and_not_a_call_that_ends_as_the_next_begins():
+    assert most_at_once([(0, 1), (1, 2), (2, 3)]) == 1
+    assert most_at_once([(0, 3), (1, 2), (1.5, 4), (3.5, 5)]) == 3
+    assert most_at_once([]) == 0
+
+
+def test_windows_count_starts_and_leave_out_the_moments_redis_forgot():
+    starts = [0, 1, 2, 3, 10, 10.2, 10.4]
+    assert windows(starts, 3.5, slack=0.5) == [3, 3, 2, 1, 3, 2, 1]
+    # Windows near a flush at 10.1 are left out: counts before it no longer count after it.
+    assert windows(starts, 3.5, skip_near=[10.1], slack=0.5) == [3, 3, 2, 1]
 
 
 def test_the_bounded_drill_loses_nothing_and_does_nothing_twice(tmp_path):
@@ -31,4 +45,8 @@ def test_the_bounded_drill_loses_nothing_and_does_nothing_twice(tmp_path):
     assert duplicates["alerts delivered twice"] == 0, duplicates
     assert figures["longest recovery (s)"]["kill"] <= 30 and figures["longest recovery (s)"]["flush"] <= 60
     assert all(entry[3] for entry in figures["dashboard workers after each fault"]), figures
+    limits = figures["limits across hosts"]
+    assert limits["eas calls at once"]["calls"] > 0 and limits["eas calls at once"]["most"] == 1, limits
+    fetches = limits["page fetches per 5.5 s"]
+    assert fetches["fetches"] > 0 and fetches["most"] <= fetches["limit"] == 6, limits
     assert figures["goals met"] and drill.returncode == 0, drill.stdout[-3000:]

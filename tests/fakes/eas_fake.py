@@ -40,6 +40,13 @@ class FakeEas:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
+    def intervals(self):
+        """(started, ended) of every invocation that exited; a killed one has no end."""
+        path = self.directory / "ends.jsonl"
+        ends = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        ended = {end["id"]: end["time"] for end in ends}
+        return [(call["time"], ended.get(call["id"])) for call in self.calls()]
+
     def environments(self):
         """Every variable any call was given (EXPO_TOKEN's value never recorded)."""
         return [call["environment"] for call in self.calls()]

@@ -67,7 +67,8 @@ def test_a_crashing_cli_is_retried_three_times_with_the_configured_delays_then_f
     for gap, delay in zip(gaps, fast_publishing_policy["retry_delays"]):
         assert delay - 0.05 <= gap < delay + 3, gaps
     job = Job.fetch(publishing.job_id, connection=get_redis())
-    assert job.get_status() == "failed"
+    # The row commits its failure inside the job; RQ records the job's failure just after.
+    wait_for(lambda: job.get_status(refresh=True) == "failed", timeout=5, message="RQ to mark the job failed")
 
 
 def test_a_transient_failure_is_retried_and_then_succeeds(publish, fake_eas, processes, fast_publishing_policy):
