@@ -26,6 +26,17 @@ from tests import redis_server
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """Users made by the tests get an MD5 hash: PBKDF2's 1,000,000 rounds cost about 0.3 s
+    per user, which every test with an API client paid (minutes of CI). Nothing here tests
+    the production hasher; no test logs in with a password."""
+    hashers = django_settings.PASSWORD_HASHERS
+    django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+    django_settings.PASSWORD_HASHERS = hashers
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
     """Every test starts on an empty test Redis (never a user's: see tests/redis_server.py)."""
