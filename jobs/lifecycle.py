@@ -133,18 +133,23 @@ def enqueue_for(kind, row, **options):
 
 
 def start(kind, row, **options):
-    """Save a new row and give it its first job, pushed once the row is committed. A new
-    row is inserted with its job's id, chosen first: one statement, not an insert and an
-    update."""
+    """Save a new row and give it its first job, pushed once the row is committed.
+
+    A new row is inserted with its job's id, chosen first: one statement, which commits on
+    its own outside a transaction (no BEGIN and COMMIT round trips), and the job is pushed
+    right after it. A row saved before gets its job id and the job in one transaction, so
+    that no worker can take the job before the row names it."""
+    job_id = uuid.uuid4().hex
+    if row.pk is None and not options.get("dedupe_key"):
+        row.job_id = job_id
+        row.save()
+        enqueue_for(kind, row, job_id=job_id, **options)
+        return row
     with transaction.atomic():
-        job_id = uuid.uuid4().hex
         if row.pk is None:
-            row.job_id = job_id
             row.save()
-        enqueued = enqueue_for(kind, row, job_id=job_id, **options)
-        if row.job_id != enqueued:  # a row saved before, or a job deduplicated away (None)
-            row.job_id = enqueued
-            kind.model.objects.filter(pk=row.pk).update(job_id=enqueued)
+        row.job_id = enqueue_for(kind, row, job_id=job_id, **options)  # None: deduplicated away
+        kind.model.objects.filter(pk=row.pk).update(job_id=row.job_id)
     return row
 
 

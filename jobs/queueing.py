@@ -157,10 +157,13 @@ def _push_many(queue_name, func, prepared):
 def _push(queue_name, func, args, options, delay, at_front):
     queue = get_queue(queue_name)
     try:
-        if delay:
-            queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
-        else:
-            queue.enqueue(func, *args, at_front=at_front, **options)
+        # In one pipeline: without one, RQ registers the queue in a round trip of its own.
+        with queue.connection.pipeline() as pipe:
+            if delay:
+                queue.enqueue_in(timedelta(seconds=delay), func, *args, pipeline=pipe, **options)
+            else:
+                queue.enqueue(func, *args, at_front=at_front, pipeline=pipe, **options)
+            pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError):
         log.warning(
             "job %s not pushed to %s (Redis unavailable): the reconciler will retry", options["job_id"], queue_name

@@ -124,3 +124,16 @@ def test_a_second_channel_test_within_the_window_is_a_429(api, run_worker_burst)
 
     assert again.status_code == 429 and again.json()["error"]["code"] == "channel_test_deduped"
     assert Channel.objects.get().deliveries.count() == 1
+
+
+def test_requests_at_once_cannot_all_take_the_last_places_of_a_throttle(api, outside, rule_for, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rule = rule_for(outside.set_page("racing", page_with_price("$ 1")))
+    throttle(settings, "runs", "3/minute")
+
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(lambda _: api.post(f"/api/v1/rules/{rule['id']}/run", {}).status_code, range(30)))
+
+    assert sorted(answers) == [202] * 3 + [429] * 27
+    assert RuleRun.objects.count() == 3
