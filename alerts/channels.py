@@ -196,6 +196,7 @@ def notify_guarded(plugin, message):
     """Send with apprise's HTTP on our transport and its sockets checked. Returns (delivered,
     adapter): the adapter lists what went wrong, in our words."""
     install_requests_guard()
+    install_smtp_reply_cap()
     from core.outbound_requests import RequestsAdapter  # requests: only where a send needs it
 
     adapter = RequestsAdapter()
@@ -211,6 +212,49 @@ def notify_guarded(plugin, message):
 # apprise calls requests.post() and friends, each making its own Session: while a send runs in
 # this context (apprise copies it into its worker threads), every Session gets our adapter.
 _transport = contextvars.ContextVar("apprise_transport", default=None)
+
+
+# smtplib caps each reply line, not their number: a hostile server answering with endless
+# "250-" continuation lines would fill the worker's memory until the job's timeout. Within a
+# send, one SMTP connection may read this much of replies; then it is dropped, as refused.
+SMTP_REPLIES_MAX_BYTES = 1 << 20
+
+
+def install_smtp_reply_cap():
+    import smtplib
+
+    original = smtplib.SMTP.getreply
+    if getattr(original, "conveyor_guard", False):
+        return
+
+    def getreply(smtp):
+        adapter = _transport.get()
+        if adapter is not None and smtp.file is None and smtp.sock is not None:
+            smtp.file = CappedReplies(smtp.sock.makefile("rb"), adapter.refusals.append)
+        return original(smtp)
+
+    getreply.conveyor_guard = True
+    smtplib.SMTP.getreply = getreply
+
+
+class CappedReplies:
+    """The file smtplib reads an SMTP server's replies from, that fails (OSError: smtplib
+    closes the connection) once they pass SMTP_REPLIES_MAX_BYTES."""
+
+    def __init__(self, file, on_refusal):
+        self.file, self.on_refusal, self.left = file, on_refusal, SMTP_REPLIES_MAX_BYTES
+
+    def readline(self, size=-1):
+        line = self.file.readline(size)
+        self.left -= len(line)
+        if self.left < 0:
+            problem = f"the SMTP server's replies passed {SMTP_REPLIES_MAX_BYTES:,} bytes"
+            self.on_refusal(problem)
+            raise OSError(problem)
+        return line
+
+    def close(self):
+        self.file.close()
 
 
 def install_requests_guard():

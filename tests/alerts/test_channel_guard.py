@@ -2,8 +2,12 @@
 checked at save and at send, its HTTP goes through our pinned, capped transport, services
 it reaches over raw sockets are refused, and a failed delivery never echoes the remote."""
 
+import socket
+import threading
+
 import pytest
 
+from alerts.channels import SMTP_REPLIES_MAX_BYTES
 from alerts.models import AlertDelivery, Channel
 from tests.alerts.conftest import OUTSIDE_HOST
 
@@ -84,6 +88,48 @@ def test_an_email_channel_whose_smtp_host_turned_private_sends_nothing(api, smtp
     delivery = send_test(api, channel["id"], run_worker_burst)
     assert delivery.status == "failed" and "127.0.0.1 is a non-public address" in delivery.last_error
     assert smtp.messages() == []
+
+
+class FloodingSmtp(threading.Thread):
+    """An SMTP server on loopback that greets, then answers EHLO with "250-" continuation
+    lines without end (up to `most` bytes, so that even a client with no cap gets an end)."""
+
+    def __init__(self, most=64 << 20):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.most, self.sent = most, 0
+
+    def run(self):
+        connection, _ = self.listener.accept()
+        self.listener.close()
+        lines = (b"250-" + b"x" * 500 + b"\r\n") * 100
+        with connection:
+            try:
+                connection.sendall(b"220 flood.test ESMTP\r\n")
+                connection.recv(1024)
+                while self.sent < self.most:
+                    connection.sendall(lines)
+                    self.sent += len(lines)
+                connection.sendall(b"250 ok\r\n")
+            except OSError:
+                pass  # the client hung up: what the cap is for
+
+
+def test_an_smtp_server_that_floods_its_replies_is_dropped_after_the_cap(api, run_worker_burst):
+    server = FloodingSmtp()
+    server.start()
+    url = f"mailto://127.0.0.1:{server.port}?from=alerts@example.com&to=ops@example.com"
+    channel = create_channel(api, url, name="flood").json()
+
+    delivery = send_test(api, channel["id"], run_worker_burst)
+    server.join(10)
+
+    assert delivery.status == "failed" and delivery.attempts == 1
+    assert f"the SMTP server's replies passed {SMTP_REPLIES_MAX_BYTES:,} bytes" in delivery.last_error
+    assert "xxxx" not in delivery.last_error
+    # What the server got out before the worker hung up: the cap and the sockets' buffers.
+    assert server.sent < 16 << 20, server.sent
 
 
 def test_gotify_goes_through_the_guard_at_send(api, outside, run_worker_burst, settings):
