@@ -8,7 +8,7 @@ A project names its source, one of:
   address), and git's connection is pinned to that address (http.curloptResolve), so a
   second DNS answer cannot lead it inside; redirects are refused; only https may be used
   (no file://, ssh:// or ext::); the whole fetch has a time limit, its files a size limit
-  (RLIMIT_FSIZE, and the checkout's total is watched); symlinks are checked out as plain
+  (RLIMIT_FSIZE, and the checkout's total is watched), and their number a limit; symlinks are checked out as plain
   files, so a repository cannot make `eas` read (and upload) a file of ours.
 - a directory under EAS_PROJECTS_ROOT: its real path (symlinks resolved) must lie inside
   the root, and so must every symlink inside it.
@@ -217,20 +217,29 @@ class Git:
             raise CheckoutFailed(f"git {subcommand(args)} failed: {message}")
 
     def watch(self, process):
-        """Wait for `process`; kill its group and say why when it goes over a limit."""
+        """Wait for `process`; kill its group and say why when it goes over a limit, while it
+        runs or with what it wrote after the last look."""
         while process.poll() is None:
-            over = None
-            if time.monotonic() > self.deadline:
-                over = (
-                    f"the checkout took longer than {settings.EAS_CHECKOUT_TIMEOUT:g} s (limit: EAS_CHECKOUT_TIMEOUT)"
-                )
-            elif size_of(self.source) > self.max_bytes:
-                over = self.too_large()
+            over = self.too_slow() or self.too_much()
             if over:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
                 return over
             time.sleep(WATCH_INTERVAL)
+        return self.too_much()
+
+    def too_slow(self):
+        if time.monotonic() > self.deadline:
+            return f"the checkout took longer than {settings.EAS_CHECKOUT_TIMEOUT:g} s (limit: EAS_CHECKOUT_TIMEOUT)"
+        return None
+
+    def too_much(self):
+        """Bytes, and files: a repository of a million empty files exhausts a disk's inodes."""
+        files, size = usage(self.source)
+        if size > self.max_bytes:
+            return self.too_large()
+        if files > settings.EAS_CHECKOUT_MAX_FILES:
+            return f"the checkout holds more than {settings.EAS_CHECKOUT_MAX_FILES} files (limit: EAS_CHECKOUT_MAX_FILES)"
         return None
 
     def too_large(self):
@@ -248,12 +257,14 @@ def subcommand(args):
     return "?"
 
 
-def size_of(directory):
-    total = 0
+def usage(directory):
+    """(files, bytes) under `directory`."""
+    files = size = 0
     for parent, _, filenames in os.walk(directory):
+        files += len(filenames)
         for name in filenames:
             try:
-                total += os.lstat(os.path.join(parent, name)).st_size
+                size += os.lstat(os.path.join(parent, name)).st_size
             except FileNotFoundError:
                 pass  # a temporary file git just renamed
-    return total
+    return files, size

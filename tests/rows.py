@@ -8,6 +8,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from jobs.connection import get_redis
 from jobs.queueing import get_queue
+from tests.conftest import wait_for
 
 
 def failed_jobs(queue_name):
@@ -18,15 +19,20 @@ def failed_jobs(queue_name):
 
 def assert_registry_agrees(row, queue_name, error_field="last_error"):
     """A failed row's job is in the failed registry with the row's error; any other
-    finished row's job is not there but in the finished registry."""
+    finished row's job is not there but in the finished registry. The job commits its row
+    and RQ records the job's end just after: a worker in another process may need a moment."""
     row.refresh_from_db()
-    failed = failed_jobs(queue_name)
     if row.status == "failed":
-        assert row.job_id in failed, f"{row} failed but its job {row.job_id} is not in the failed registry"
-        assert getattr(row, error_field) in failed[row.job_id].latest_result().exc_string
+        failed = wait_for(
+            lambda: failed_jobs(queue_name).get(row.job_id), timeout=5, message=f"{row}'s job in the failed registry"
+        )
+        assert getattr(row, error_field) in failed.latest_result().exc_string
     else:
-        assert row.job_id not in failed
-        assert row.job_id in FinishedJobRegistry(queue=get_queue(queue_name)).get_job_ids()
+        finished = FinishedJobRegistry(queue=get_queue(queue_name))
+        wait_for(
+            lambda: row.job_id in finished.get_job_ids(), timeout=5, message=f"{row}'s job in the finished registry"
+        )
+        assert row.job_id not in failed_jobs(queue_name)
 
 
 def requeue_from_dashboard(staff_client, queue_name, job_id):

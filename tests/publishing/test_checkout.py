@@ -137,6 +137,15 @@ def test_a_repository_larger_than_the_limit_is_refused(git_server, git_http_allo
             pass
 
 
+def test_a_repository_of_more_files_than_the_limit_is_refused(git_server, git_http_allowed, settings):
+    settings.EAS_CHECKOUT_MAX_FILES = 200
+    files = {"app.json": APP_JSON, **{f"empty/{n}": "" for n in range(300)}}
+    url = git_server.repository("inodes", files)
+    with pytest.raises(CheckoutFailed, match=r"more than 200 files \(limit: EAS_CHECKOUT_MAX_FILES\)"):
+        with eas.project_checkout(project(repository_url=url)):
+            pass
+
+
 def test_a_checkout_slower_than_the_limit_is_stopped(git_server, git_http_allowed, settings):
     settings.EAS_CHECKOUT_TIMEOUT = 1
     git_server.repository("slow", {"app.json": APP_JSON})

@@ -68,6 +68,7 @@ def test_requeueing_its_failed_job_from_the_dashboard_tries_the_publishing_again
     fake_eas.configure(build_fail=4, polls_until_done=1)
     publishing = wait_until_finished(publish_and_work(publish, processes), timeout=40)
     assert publishing.status == "failed" and publishing.attempts == 4
+    assert_registry_agrees(publishing, QUEUE)  # what the dashboard lists: the job, failed
 
     requeue_from_dashboard(staff_client(make_user), QUEUE, publishing.job_id)
 
@@ -105,6 +106,7 @@ def test_a_requeued_job_whose_row_has_since_succeeded_does_nothing(
     fake_eas.configure(polls_until_done=1, final_status="ERRORED")
     publishing = wait_until_finished(publish_and_work(publish, processes))
     failed_job = publishing.job_id
+    assert_registry_agrees(publishing, QUEUE)
     Publishing.objects.filter(pk=publishing.pk).update(status="succeeded", job_id="a-later-job")
     builds_before = len(fake_eas.calls_of("build"))
 
