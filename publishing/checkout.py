@@ -239,7 +239,9 @@ class Git:
         if size > self.max_bytes:
             return self.too_large()
         if files > settings.EAS_CHECKOUT_MAX_FILES:
-            return f"the checkout holds more than {settings.EAS_CHECKOUT_MAX_FILES} files (limit: EAS_CHECKOUT_MAX_FILES)"
+            return (
+                f"the checkout holds more than {settings.EAS_CHECKOUT_MAX_FILES} files (limit: EAS_CHECKOUT_MAX_FILES)"
+            )
         return None
 
     def too_large(self):
