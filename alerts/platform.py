@@ -8,8 +8,9 @@
   worker for longer than it) are about the whole platform: every route to them hears them.
   They are checked every PLATFORM_CHECK_INTERVAL seconds by a maintenance job and, while no
   worker lives (so no job runs), by the rqscheduler process itself, which then sends what
-  it finds itself. A condition that lasts reaches a channel once per PLATFORM_ALERT_WINDOW.
-  Their messages name queues and counts, never a row of any workspace.
+  it finds itself. A condition that lasts reaches a channel once per PLATFORM_ALERT_WINDOW;
+  when a check finds it over (no backlog past the threshold, a live worker again), the
+  channel hears that once. Their messages name queues and counts, never a row of any workspace.
 """
 
 import logging
@@ -94,10 +95,13 @@ def platform_check(*, send_now=False):
     now = timezone.now()
     sent = []
     for route in routes:
-        for dedupe_key, message in conditions(route, now=now, live=live, since=since, backlogs=backlogs):
-            delivery = send(route.channel, dedupe_key, message, now=now)
-            if delivery is not None:
-                sent.append(delivery)
+        found = dict(conditions(route, now=now, live=live, since=since, backlogs=backlogs))
+        for dedupe_key, message in found.items():
+            sent.append(send(route.channel, dedupe_key, message, now=now))
+        for dedupe_key, marker in recovered(route, found, live=live, now=now):
+            message = recovery_message(route, dedupe_key, now=now, live=live, backlogs=backlogs)
+            sent.append(send_recovery(route.channel, dedupe_key, marker, message, now=now))
+    sent = [delivery for delivery in sent if delivery is not None]
     if send_now:
         for delivery in sent:
             services.delivery_send_now(delivery)
@@ -118,15 +122,51 @@ def conditions(route, *, now, live, since, backlogs):
 
 def send(channel, dedupe_key, message, *, now):
     """Queue the message unless its condition reached this channel within the window (no
-    row then: a condition checked every minute must not leave a duplicate every minute)."""
+    row then: a condition checked every minute must not leave a duplicate every minute).
+    The channel's condition is then open, until a check finds it over (`recovered`)."""
     if DedupeClaim.objects.filter(channel=channel, dedupe_key=dedupe_key, until__gt=now).exists():
         return None
     window = timedelta(seconds=settings.PLATFORM_ALERT_WINDOW)
     with transaction.atomic():
         delivery = services.channel_send(channel, message, dedupe_key=dedupe_key, window=window)
-    if delivery.status == AlertDelivery.Status.DUPLICATE:
-        return None
+        if delivery.status == AlertDelivery.Status.DUPLICATE:
+            return None
+        DedupeClaim.objects.update_or_create(
+            channel=channel, dedupe_key=f"{dedupe_key}{OPEN}", defaults={"until": now + OPEN_AT_MOST}
+        )
     log.warning("platform alert to channel %s: %s", channel.pk, message["title"])
+    return delivery
+
+
+# A condition a channel heard of stays open (a DedupeClaim "<key>:open") until a check
+# finds it over, which the channel hears once; an open mark older than this is forgotten.
+OPEN = ":open"
+OPEN_AT_MOST = timedelta(days=7)
+
+
+def recovered(route, found, *, live, now):
+    """(dedupe key, open mark) of each condition the route's channel heard of that is over:
+    a backlog no longer past the threshold, a live worker again."""
+    marks = DedupeClaim.objects.filter(
+        channel=route.channel, dedupe_key__startswith=f"platform:{route.event}", until__gt=now
+    ).filter(dedupe_key__endswith=OPEN)
+    for mark in marks:
+        dedupe_key = mark.dedupe_key.removesuffix(OPEN)
+        over = live > 0 if route.event == Event.NO_WORKER else dedupe_key not in found
+        if over:
+            yield dedupe_key, mark
+
+
+def send_recovery(channel, dedupe_key, mark, message, *, now):
+    """Queue the message that the condition is over, once: the check that deletes its open
+    mark sends it. The condition's own claim ends with it, so a new occurrence alerts at once."""
+    with transaction.atomic():
+        taken, _ = DedupeClaim.objects.filter(pk=mark.pk).delete()
+        if not taken:
+            return None  # another check took it
+        DedupeClaim.objects.filter(channel=channel, dedupe_key=dedupe_key).update(until=now)
+        delivery = services.channel_send(channel, message)
+    log.warning("platform recovery to channel %s: %s", channel.pk, message["title"])
     return delivery
 
 
@@ -158,12 +198,31 @@ def no_worker_message(since, *, now, backlogs):
     return health_message(Event.NO_WORKER, title, details)
 
 
-def health_message(event, title, details):
+def recovery_message(route, dedupe_key, *, now, live, backlogs):
+    if route.event == Event.NO_WORKER:
+        title = f"Workers are back: {live} live"
+        details = {"live workers": live, "checked at": platform_events.moment(now)}
+    else:
+        queue = dedupe_key.removeprefix(f"platform:{Event.QUEUE_BACKLOG}:")
+        queued = next((backlog.queued for backlog in backlogs if backlog.queue == queue), 0)
+        title = f"Queue {queue}: recovered, no queued job has waited {route.threshold_minutes} min"
+        details = {
+            "queue": queue,
+            "queued jobs": queued,
+            "threshold": f"{route.threshold_minutes} min",
+            "live workers": live,
+            "checked at": platform_events.moment(now),
+        }
+    return health_message(route.event, title, details, recovered=True)
+
+
+def health_message(event, title, details, *, recovered=False):
     return {
         "title": title[:300],
         "body": "\n".join(f"{name}: {value}" for name, value in details.items()),
         "kind": "platform",
         "event": event,
+        "recovered": recovered,
         "details": details,
     }
 

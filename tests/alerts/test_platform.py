@@ -222,6 +222,33 @@ def test_a_queue_with_an_old_job_alerts_each_route_past_its_threshold_once_per_w
     assert len(outside.hook_calls("ops")) == 2
 
 
+def test_a_backlog_that_clears_is_heard_of_once_and_a_new_one_alerts_at_once(
+    api, outside, channel_for, run_worker_burst
+):
+    route(api, channel_for("ops"), "queue_backlog", threshold_minutes=10)
+    stuck = old_job("notifications", minutes=20)
+    run_check(run_worker_burst)
+    assert [message["title"] for message in sent(outside, "ops")] == [
+        "Queue notifications: the oldest queued job has waited 20 min"
+    ]
+
+    get_queue("notifications").remove(stuck)
+    run_check(run_worker_burst)
+    run_check(run_worker_burst)
+
+    recovery = sent(outside, "ops")[1:]
+    assert [message["title"] for message in recovery] == [
+        "Queue notifications: recovered, no queued job has waited 10 min"
+    ]
+    assert "queued jobs: 0" in recovery[0]["message"]
+
+    # Within the first alert's window, yet a new backlog is news: it alerts at once.
+    old_job("notifications", minutes=30)
+    run_check(run_worker_burst)
+    assert sent(outside, "ops")[-1]["title"] == "Queue notifications: the oldest queued job has waited 30 min"
+    assert len(outside.hook_calls("ops")) == 3
+
+
 def test_a_paused_queue_is_no_backlog(api, outside, channel_for, run_worker_burst):
     from jobs import services as queues
 
@@ -283,6 +310,24 @@ def test_a_live_worker_is_no_alert(api, outside, channel_for, processes):
     time.sleep(1)
 
     assert outside.hook_calls("ops") == [] and not AlertDelivery.objects.exists()
+
+
+def test_workers_coming_back_is_heard_of_once(api, outside, channel_for, processes, run_worker_burst):
+    route(api, channel_for("ops"), "no_worker", threshold_minutes=2)
+    get_redis().set(platform_events.WORKER_LAST_SEEN_KEY, time.time() - 300)
+    platform.platform_check()  # what the scheduler does while no worker lives
+    run_worker_burst("alerts-dispatch")
+    assert [message["title"] for message in sent(outside, "ops")] == ["No live Conveyor worker for 5 min: no job runs"]
+
+    processes.worker("alerts-dispatch")
+    wait_for(lambda: get_redis().zcard("conveyor:workers-alive"), message="the worker's heartbeat")
+    platform.platform_check()  # the maintenance job, once workers run again
+    platform.platform_check()
+
+    wait_for(lambda: len(outside.hook_calls("ops")) == 2, message="the recovery")
+    assert sent(outside, "ops")[1]["title"] == "Workers are back: 1 live"
+    time.sleep(1)
+    assert len(outside.hook_calls("ops")) == 2
 
 
 def test_routes_are_made_in_the_admin_through_the_same_service(staff, api, channel_for, settings):
