@@ -46,15 +46,5 @@ def spans():
     return found
 
 
-def most_at_once(spans):
-    """The largest number of spans running at the same moment."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = peak = 0
-    for _, step in edges:
-        running += step
-        peak = max(peak, running)
-    return peak
-
-
 def nothing():
     """Return None, as most jobs do."""

@@ -7,6 +7,7 @@ import time
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+from chaos.limits import most_at_once
 from jobs import concurrency
 from jobs.connection import get_redis
 from jobs.policies import all_policies, policy_for
@@ -49,7 +50,7 @@ def test_the_cap_holds_across_two_worker_processes(processes):
 
     wait_for(lambda: all(end for _, end in tasks.spans().values()) and len(tasks.spans()) == 5, timeout=30)
 
-    assert tasks.most_at_once(tasks.spans().values()) == 1
+    assert most_at_once(tasks.spans().values()) == 1
     # Waiting for a slot is neither a failure nor a retry.
     assert all(job.retries_left == 3 for job in Job.fetch_many(job_ids, connection=get_redis()))
     assert FailedJobRegistry(queue=get_queue("notifications")).count == 0
@@ -69,7 +70,7 @@ def test_a_queue_cannot_take_every_process_of_a_shared_pool(processes):
     assert any(end is None or end > tasks.spans()["other"][0] for _, end in flood), "ran only after the flood"
     wait_for(lambda: len(tasks.spans()) == 4 and all(end for _, end in tasks.spans().values()), timeout=20)
     flood = [span for label, span in tasks.spans().items() if label.startswith("flood")]
-    assert tasks.most_at_once(flood) == 2  # min(concurrency 5, pool of 3 - 1)
+    assert most_at_once(flood) == 2  # min(concurrency 5, pool of 3 - 1)
 
 
 def test_a_killed_workers_slot_frees_itself(processes):
