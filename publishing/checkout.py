@@ -8,8 +8,9 @@ A project names its source, one of:
   address), and git's connection is pinned to that address (http.curloptResolve), so a
   second DNS answer cannot lead it inside; redirects are refused; only https may be used
   (no file://, ssh:// or ext::); the whole fetch has a time limit, its files a size limit
-  (RLIMIT_FSIZE, and the checkout's total is watched), and their number a limit; symlinks are checked out as plain
-  files, so a repository cannot make `eas` read (and upload) a file of ours.
+  (RLIMIT_FSIZE, and the checkout's total is watched) and their number a limit; symlinks
+  are checked out as plain files, so a repository cannot make `eas` read (and upload) a
+  file of ours.
 - a directory under EAS_PROJECTS_ROOT: its real path (symlinks resolved) must lie inside
   the root, and so must every symlink inside it.
 """
@@ -182,6 +183,7 @@ class Git:
     def __init__(self, home, source, *, deadline):
         self.source, self.deadline = source, deadline
         self.max_bytes = settings.EAS_CHECKOUT_MAX_BYTES
+        self.max_files = settings.EAS_CHECKOUT_MAX_FILES
         self.env = {
             "PATH": os.environ.get("PATH", os.defpath),
             "HOME": str(home),
@@ -238,10 +240,8 @@ class Git:
         files, size = usage(self.source)
         if size > self.max_bytes:
             return self.too_large()
-        if files > settings.EAS_CHECKOUT_MAX_FILES:
-            return (
-                f"the checkout holds more than {settings.EAS_CHECKOUT_MAX_FILES} files (limit: EAS_CHECKOUT_MAX_FILES)"
-            )
+        if files > self.max_files:
+            return f"the checkout holds more than {self.max_files} files (limit: EAS_CHECKOUT_MAX_FILES)"
         return None
 
     def too_large(self):
