@@ -152,6 +152,20 @@ def test_apprise_http_resolves_through_our_resolver_and_is_pinned(
     assert outside.hook_calls("pinned")[0]["headers"]["Host"] == f"outside.hostile.test:{outside.port}"
 
 
+def test_the_workers_netrc_credentials_never_go_with_a_message(api, outside, run_worker_burst, tmp_path, monkeypatch):
+    """requests would add ~/.netrc's login to a request with none, and a "default" entry
+    matches every host: a hostile channel would collect the operator's password."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login operator password s3cret-of-the-host\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    channel = create_channel(api, f"json://{OUTSIDE_HOST}:{outside.port}/hook/netrc").json()
+    delivery = send_test(api, channel["id"], run_worker_burst)
+    assert delivery.status == "delivered", delivery.last_error
+    headers = {name.lower(): value for name, value in outside.hook_calls("netrc")[0]["headers"].items()}
+    assert "authorization" not in headers, headers
+
+
 def test_a_body_over_the_cap_fails_the_delivery(api, outside, run_worker_burst, settings):
     settings.OUTBOUND_MAX_BYTES = 1000
     outside.set_page("huge", "x" * 5000, content_type="application/json")
