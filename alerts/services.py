@@ -244,13 +244,18 @@ def watched_text(rule, body):
 def compare_and_store(rule, run, text):
     """(changed, snapshot): store the text if it differs from the last snapshot, and alert.
 
-    The rule row is locked meanwhile: a second run of the same rule waits, then finds
-    this snapshot and no change. The first snapshot of a rule (or of a rule's new
+    Most checks find no change: they compare with the last snapshot of the revision their
+    text was extracted under, and write nothing, so they take no lock. Anything else is
+    decided again with the rule row locked: a second run of the same rule waits, then
+    finds this snapshot and no change. The first snapshot of a rule (or of a rule's new
     revision, after an edit of what it watches) is its baseline: no alert.
     """
+    last = last_snapshot(rule, rule.revision)
+    if last is not None and not diff.is_change(last.text, text):
+        return False, last
     with transaction.atomic():
         revision = Rule.objects.select_for_update().filter(pk=rule.pk).values_list("revision", flat=True).first()
-        last = Snapshot.objects.filter(rule=rule, revision=revision).order_by("-id").first()
+        last = last_snapshot(rule, revision)
         if last is not None and not diff.is_change(last.text, text):
             return False, last
         snapshot = Snapshot.objects.create(rule=rule, revision=revision, fingerprint=diff.fingerprint(text), text=text)
@@ -268,6 +273,10 @@ def compare_and_store(rule, run, text):
         Rule.objects.filter(pk=rule.pk).update(last_changed_at=timezone.now())
     log.info("rule %s changed: alert %s", rule.pk, alert.pk)
     return True, snapshot
+
+
+def last_snapshot(rule, revision):
+    return Snapshot.objects.filter(rule=rule, revision=revision).order_by("-id").first()
 
 
 def prune_snapshots(rule):
@@ -298,7 +307,11 @@ def run_succeed(run, page, *, changed, snapshot, text):
 
 
 def rule_record_recovery(run):
-    """A success after an error alert says so, once: the alert ends the streak it reported."""
+    """A success after an error alert says so, once: the alert ends the streak it reported.
+    The rule as the run claimed it tells whether there is a streak to end: a streak alerted
+    after that is ended by the next success."""
+    if not run.rule.error_alerted:
+        return
     with transaction.atomic():
         if not Rule.objects.filter(pk=run.rule_id, error_alerted=True).update(error_alerted=False):
             return
