@@ -172,3 +172,23 @@ def test_editing_what_a_rule_watches_starts_a_new_baseline(api, outside, rule_fo
     outside.set_page("edit", page_with_price("$ 10", "<p class='stock'>2 left</p>"))
     assert run_rule(rule["id"])["changed"] is True  # a name or schedule edit keeps the baseline
     assert Alert.objects.count() == 1 and outside.hook_calls("ops")
+
+
+def test_a_run_that_read_the_rule_before_an_edit_does_not_set_the_new_baseline(api, outside, rule_for, run_rule):
+    """A run extracts with the rule as it claimed it; when the rule is edited meanwhile, the
+    text it found belongs to the old revision, and the next run sets the new baseline."""
+    from alerts import services
+
+    url = outside.set_page("racing-edit", page_with_price("$ 10", "<p class='stock'>3 left</p>"))
+    rule = rule_for(url)
+    run_rule(rule["id"])
+    as_claimed = Rule.objects.get(pk=rule["id"])
+    api.client.patch(f"/api/v1/rules/{rule['id']}", json={"expression": ".stock"})
+
+    changed, snapshot = services.compare_and_store(as_claimed, RuleRun(rule=as_claimed), "$ 10")
+
+    assert changed is False and snapshot.revision == 1
+    assert not Snapshot.objects.filter(rule_id=rule["id"], revision=2).exists()
+    assert run_rule(rule["id"])["changed"] is False  # the new revision's baseline: "3 left"
+    assert list(Snapshot.objects.filter(rule_id=rule["id"], revision=2).values_list("text", flat=True)) == ["3 left"]
+    assert Alert.objects.count() == 0
