@@ -248,13 +248,17 @@ def compare_and_store(rule, run, text):
     text was extracted under, and write nothing, so they take no lock. Anything else is
     decided again with the rule row locked: a second run of the same rule waits, then
     finds this snapshot and no change. The first snapshot of a rule (or of a rule's new
-    revision, after an edit of what it watches) is its baseline: no alert.
+    revision, after an edit of what it watches) is its baseline: no alert. Text extracted
+    under a revision that an edit has since replaced is neither a change nor a baseline:
+    the next run reads the page as the edit says.
     """
     last = last_snapshot(rule, rule.revision)
     if last is not None and not diff.is_change(last.text, text):
         return False, last
     with transaction.atomic():
         revision = Rule.objects.select_for_update().filter(pk=rule.pk).values_list("revision", flat=True).first()
+        if revision != rule.revision:
+            return False, last
         last = last_snapshot(rule, revision)
         if last is not None and not diff.is_change(last.text, text):
             return False, last

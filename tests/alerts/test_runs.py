@@ -176,7 +176,8 @@ def test_editing_what_a_rule_watches_starts_a_new_baseline(api, outside, rule_fo
 
 def test_a_run_that_read_the_rule_before_an_edit_does_not_set_the_new_baseline(api, outside, rule_for, run_rule):
     """A run extracts with the rule as it claimed it; when the rule is edited meanwhile, the
-    text it found belongs to the old revision, and the next run sets the new baseline."""
+    text it found belongs to the old revision, same or not: no alert, no baseline; the next
+    run sets the new baseline."""
     from alerts import services
 
     url = outside.set_page("racing-edit", page_with_price("$ 10", "<p class='stock'>3 left</p>"))
@@ -185,9 +186,11 @@ def test_a_run_that_read_the_rule_before_an_edit_does_not_set_the_new_baseline(a
     as_claimed = Rule.objects.get(pk=rule["id"])
     api.client.patch(f"/api/v1/rules/{rule['id']}", json={"expression": ".stock"})
 
-    changed, snapshot = services.compare_and_store(as_claimed, RuleRun(rule=as_claimed), "$ 10")
+    same = services.compare_and_store(as_claimed, RuleRun(rule=as_claimed), "$ 10")
+    other = services.compare_and_store(as_claimed, RuleRun(rule=as_claimed), "$ 12")
 
-    assert changed is False and snapshot.revision == 1
+    assert same[0] is False and same[1].revision == 1
+    assert other[0] is False and other[1].revision == 1
     assert not Snapshot.objects.filter(rule_id=rule["id"], revision=2).exists()
     assert run_rule(rule["id"])["changed"] is False  # the new revision's baseline: "3 left"
     assert list(Snapshot.objects.filter(rule_id=rule["id"], revision=2).values_list("text", flat=True)) == ["3 left"]
