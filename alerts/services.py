@@ -293,6 +293,7 @@ def prune_snapshots(rule):
         Snapshot.objects.filter(pk__in=stale_ids).delete()
 
 
+@transaction.atomic  # the run and its rule's last run agree; one commit, not two
 def run_succeed(run, page, *, changed, snapshot, text):
     now = timezone.now()
     debug_output = debug_report(page, text) if run.debug else None
