@@ -1,4 +1,4 @@
-"""Every benchmark, one after the other, then the figures together (about 4 minutes on
+"""Every benchmark, one after the other, then the figures together (about 6 minutes on
 2 cores). Run it as `.venv/bin/python bench/run_all.py` (what `make bench` does).
 
 Exits 0 when every benchmark ran; a benchmark that fails is reported and the others
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import alerts, api_latency, extract, ingest, latency, memory, throughput  # noqa: E402
+from bench import alerts, api_latency, extract, ingest, latency, memory, per_job, throughput  # noqa: E402
 from bench.common import bench_environment, database_name, django_setup  # noqa: E402
 from bench.tasks import client  # noqa: E402
 
@@ -27,6 +27,7 @@ BENCHMARKS = [
     ("API", api_latency),
     ("ingest", ingest),
     ("alerts", alerts),
+    ("per job", per_job),
     ("extract", extract),
 ]
 
