@@ -202,24 +202,37 @@ def read_exactly(fd, selector, size, deadline):
     return b"".join(chunks)
 
 
-# --- a command under rlimits ------------------------------------------------------------------
+# --- a command under rlimits, tied to its parent ----------------------------------------------
 
-# Set the limits, then become the command: no preexec_fn (unsafe in a process with threads,
-# as workers are), and the command's own children inherit them.
-RLIMIT_SHIM = (
+# Set the limits and tie the command to its parent's life, then become the command: no
+# preexec_fn (unsafe in a process with threads, as workers are), and the command's own
+# children inherit the limits. PR_SET_PDEATHSIG (Linux) sends the command SIGKILL when its
+# parent dies; a parent already gone is caught by comparing parents after the call.
+COMMAND_SHIM = (
     "import os, resource, sys\n"
-    "for name, value in zip(sys.argv[1:4], sys.argv[4:7]):\n"
+    "parent = int(sys.argv[1])\n"
+    "if parent:\n"
+    "    import ctypes\n"
+    "    ctypes.CDLL(None).prctl(1, 9)\n"
+    "    if os.getppid() != parent:\n"
+    "        os._exit(137)\n"
+    "for name, value in zip(sys.argv[2:5], sys.argv[5:8]):\n"
     "    if value != '-':\n"
     "        resource.setrlimit(getattr(resource, name), (int(value), int(value)))\n"
-    "os.execvp(sys.argv[7], sys.argv[7:])\n"
+    "os.execvp(sys.argv[8], sys.argv[8:])\n"
 )
 
 
-def with_rlimits(argv, *, file_bytes=None, memory_bytes=None, cpu_seconds=None):
-    """`argv` to run under RLIMIT_FSIZE, RLIMIT_AS and RLIMIT_CPU (None: unchanged)."""
+def confined_command(argv, *, file_bytes=None, memory_bytes=None, cpu_seconds=None):
+    """`argv` to run under RLIMIT_FSIZE, RLIMIT_AS and RLIMIT_CPU (None: unchanged), killed
+    when the process that starts it dies: a worker killed with SIGKILL (the OOM killer, a
+    deploy) leaves no command of a job running on behind the back of the job's next try.
+    The parent is this process, so start the command from this process's main thread (the
+    signal follows the thread that forked it)."""
     names = ["RLIMIT_FSIZE", "RLIMIT_AS", "RLIMIT_CPU"]
     values = ["-" if value is None else str(value) for value in (file_bytes, memory_bytes, cpu_seconds)]
-    return [sys.executable, "-c", RLIMIT_SHIM, *names, *values, *argv]
+    parent = os.getpid() if sys.platform.startswith("linux") else 0
+    return [sys.executable, "-I", "-S", "-c", COMMAND_SHIM, str(parent), *names, *values, *argv]
 
 
 # --- inside the helper ---------------------------------------------------------------------

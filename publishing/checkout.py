@@ -195,7 +195,7 @@ class Git:
         }
 
     def run(self, *args, cwd=None):
-        argv = confined.with_rlimits(["git", *args], file_bytes=self.max_bytes)
+        argv = confined.confined_command(["git", *args], file_bytes=self.max_bytes)
         with tempfile.TemporaryFile() as errors:
             process = subprocess.Popen(
                 argv,

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core import confined
 from core.failures import ExplainedError
 
 from . import checkout
@@ -101,13 +103,17 @@ def run(args, credentials, cwd=None):
     """Run `eas ARGS` in `cwd` (the project's checkout) and return its stdout; raise
     EasCommandError on any failure. Without a `cwd`, it runs in an empty private
     directory: never in the worker's own (Conveyor's checkout, with var/ and its keys)."""
-    command = [settings.EAS_CLI, *args]
     with child_environment(credentials) as (env, private_dir):
+        executable = shutil.which(settings.EAS_CLI, path=env.get("PATH"))
+        if executable is None:
+            raise EasCommandError(f"EAS CLI not found: {settings.EAS_CLI!r} (set EAS_CLI)")
         workdir = private_dir / "empty"
         workdir.mkdir()
         try:
             completed = subprocess.run(
-                command,
+                # Killed with its worker: a killed worker's `eas` must not run on beside the
+                # next try's, past the queue's one-at-a-time cap.
+                confined.confined_command([executable, *args]),
                 env=env,
                 cwd=cwd or workdir,
                 capture_output=True,
@@ -115,8 +121,6 @@ def run(args, credentials, cwd=None):
                 timeout=settings.EAS_COMMAND_TIMEOUT,
                 stdin=subprocess.DEVNULL,
             )
-        except FileNotFoundError:
-            raise EasCommandError(f"EAS CLI not found: {settings.EAS_CLI!r} (set EAS_CLI)") from None
         except subprocess.TimeoutExpired:
             raise EasCommandError(f"`eas {args[0]}` timed out after {settings.EAS_COMMAND_TIMEOUT}s") from None
     if completed.returncode != 0:

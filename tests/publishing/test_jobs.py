@@ -131,6 +131,21 @@ def test_a_worker_killed_mid_job_is_replaced_via_the_reconciler(publish, fake_ea
     assert publishing.status == "succeeded", publishing.last_error
     restarted_at = start_times(fake_eas, "build")[1]
     assert restarted_at - killed_at < 30
+    # The killed worker's `eas build` died with it: it never ended (its 4 s were long over),
+    # so it did not run on beside the next try's, past the queue's cap of one.
+    killed_call, *later_calls = fake_eas.intervals()
+    assert killed_call[1] is None and all(end is not None for _, end in later_calls), fake_eas.intervals()
+
+
+def test_a_missing_eas_cli_fails_the_publishing_with_a_clear_error(publish, fake_eas, run_worker_burst, settings):
+    settings.EAS_CLI = "eas-not-installed-here"
+    publishing_id = publish()
+
+    run_worker_burst("publishing-builds")
+
+    publishing = Publishing.objects.get(pk=publishing_id)
+    assert "EAS CLI not found: 'eas-not-installed-here' (set EAS_CLI)" in publishing.last_error
+    assert fake_eas.calls() == []
 
 
 def test_rows_left_unfinished_by_a_redis_flush_are_enqueued_again(publish, fake_eas, processes, fast_publishing_policy):
