@@ -93,14 +93,27 @@ def job_states(job_ids, connection):
     return states
 
 
-def stale_rows(tracked, grace):
+def stale_batches(tracked, grace):
+    """Every pending row untouched for `grace` seconds, oldest first, BATCH rows at a time.
+
+    All of them, not the oldest batch alone: a backlog of rows whose jobs wait in a queue
+    (rate-limited, paused) is alive, and would otherwise hide a newer row whose worker was
+    killed until the backlog drained."""
     cutoff = timezone.now() - timedelta(seconds=grace)
-    rows = tracked.model.objects.filter(tracked.pending, updated_at__lt=cutoff)
-    return list(rows.order_by("updated_at")[:BATCH])
+    rows = tracked.model.objects.filter(tracked.pending, updated_at__lt=cutoff).order_by("updated_at", "pk")
+    batch = list(rows[:BATCH])
+    while batch:
+        yield batch
+        last = batch[-1]
+        after_last = Q(updated_at__gt=last.updated_at) | Q(updated_at=last.updated_at, pk__gt=last.pk)
+        batch = list(rows.filter(after_last)[:BATCH])
 
 
 def reconcile_model(tracked, connection, grace):
-    rows = stale_rows(tracked, grace)
+    return sum(reconcile_batch(tracked, connection, rows) for rows in stale_batches(tracked, grace))
+
+
+def reconcile_batch(tracked, connection, rows):
     job_ids = {row.pk: getattr(row, tracked.job_field) for row in rows}
     states = job_states([job_id for job_id in job_ids.values() if job_id], connection)
     resumed = 0

@@ -81,3 +81,25 @@ def test_two_reconcilers_at_once_resume_a_row_once(publishing):
     assert reconciler.reconcile(grace=5) == 0
     get_redis().delete(reconciler.LOCK_KEY)
     assert reconciler.reconcile(grace=5) == 1
+
+
+def test_a_lost_row_behind_a_backlog_of_waiting_ones_is_resumed(publishing, monkeypatch):
+    """More stale rows with live jobs (queued behind a rate limit, say) than one batch
+    holds, older than the lost row: the reconciler still reaches the lost one."""
+    monkeypatch.setattr(reconciler, "BATCH", 3)
+    waiting = [
+        Publishing.objects.create(
+            workspace=publishing.workspace, project=publishing.project, requested_by=publishing.requested_by
+        )
+        for _ in range(7)
+    ]
+    for row in waiting:
+        age(row, seconds=120)
+    assert reconciler.reconcile(grace=5) == 7  # their first jobs, then alive in the queue
+    for row in waiting:
+        age(row, seconds=120)
+    age(publishing, seconds=60)
+
+    assert reconciler.reconcile(grace=5) == 1
+    assert job_of(publishing).id != "lost-job"
+    assert reconciler.reconcile(grace=5) == 0
