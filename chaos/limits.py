@@ -19,6 +19,13 @@ def most_at_once(intervals):
     return most
 
 
+def clear_of(intervals, moments):
+    """The (start, end) intervals during which none of `moments` fell: a call running when
+    Redis forgot (a flush, a restart) lost its concurrency lease with it, and the next
+    call may rightly start beside it."""
+    return [(start, end) for start, end in intervals if not any(start <= moment <= end for moment in moments)]
+
+
 def windows(times, seconds, *, skip_near=(), slack=GRANT_TO_FETCH_SLACK):
     """How many of `times` fall in each window [t, t + seconds - slack) that starts at one of
     them. Windows near a moment of `skip_near` are left out: Redis forgot the rate log

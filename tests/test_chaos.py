@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from chaos.limits import most_at_once, windows
+from chaos.limits import clear_of, most_at_once, windows
 from tests.conftest import BASE_DIR
 
 
@@ -23,6 +23,13 @@ def test_windows_count_starts_and_leave_out_the_moments_redis_forgot():
     assert windows(starts, 3.5, slack=0.5) == [3, 3, 2, 1, 3, 2, 1]
     # Windows near a flush at 10.1 are left out: counts before it no longer count after it.
     assert windows(starts, 3.5, skip_near=[10.1], slack=0.5) == [3, 3, 2, 1]
+
+
+def test_calls_running_when_redis_forgot_are_left_out_of_the_cap():
+    calls = [(0, 2), (1.5, 3), (4, 6), (5, 7)]
+    assert most_at_once(calls) == 2
+    # A flush at 1.8 took the first call's lease: the second rightly started beside it.
+    assert clear_of(calls, [1.8]) == [(4, 6), (5, 7)]
 
 
 def test_the_bounded_drill_loses_nothing_and_does_nothing_twice(tmp_path):
