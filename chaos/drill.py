@@ -448,7 +448,9 @@ class Drill:
 
     def count_duplicates(self):
         """Outside effects done more than once, counted where they land: at the stand-ins."""
-        submits = Counter(call["argv"][call["argv"].index("--id") + 1] for call in self.stack.eas.calls_of("submit"))
+        # What EAS took, not the CLI's calls: a call killed with its worker before EAS took
+        # the submission submitted nothing, and its retry rightly submits.
+        submits = Counter(submission["submittedBuild"]["id"] for submission in self.stack.eas.submissions())
         likes = Counter(request["path"] for request in self.stack.platforms.requests("/api/v1/statuses/"))
         deliveries = Counter(json.loads(call["body"]).get("delivery") for call in self.stack.outside.hook_calls("c"))
         self.results.duplicates = {

@@ -34,6 +34,12 @@ class FakeEas:
         ERRORED or CANCELED; error_message: the error of an ERRORED build."""
         (self.directory / "config.json").write_text(json.dumps(config))
 
+    def submissions(self):
+        """The submissions EAS holds (what `eas submit` took), newest first: a CLI killed
+        before it got that far submitted nothing."""
+        path = self.directory / "state.json"
+        return json.loads(path.read_text()).get("submissions", []) if path.exists() else []
+
     def calls(self):
         path = self.directory / "calls.jsonl"
         if not path.exists():

@@ -137,7 +137,7 @@ def test_a_worker_killed_after_eas_took_the_submission_does_not_submit_it_again(
     processes.worker(QUEUE, "maintenance")
     processes.worker(QUEUE, "maintenance")
     processes.scheduler()
-    wait_for(lambda: fake_eas.calls_of("submit"), timeout=30, message="the submission to start")
+    wait_for(fake_eas.submissions, timeout=30, message="EAS to take the submission")
     job = Job.fetch(Publishing.objects.get(pk=publishing_id).job_id, connection=get_redis())
     busy_pid = int(wait_for(lambda: get_redis().get(alive_key(job.worker_name)), message="liveness key"))
 
