@@ -56,18 +56,46 @@ def make_rules(url, count):
     return user, Rule.objects.bulk_create(rules)
 
 
-def check_round(rules):
-    """Seconds to queue one run per rule and see every one finished."""
+def queue_runs(rules):
+    """One scheduled run per rule, its job pushed when they all commit."""
     from django.db import transaction
 
     from alerts import services
     from alerts.models import RuleRun
 
-    before = RuleRun.objects.filter(status__in=["succeeded", "failed"]).count()
-    started = time.perf_counter()
     with transaction.atomic():
         for rule in rules:
             services.run_create(rule, trigger=RuleRun.Trigger.SCHEDULE)
+
+
+def queue_alerts(rule, count, tag):
+    """`count` change alerts of `rule`, each dispatched to its workspace's channels."""
+    from django.db import transaction
+
+    from alerts import services
+    from alerts.models import Alert
+
+    with transaction.atomic():
+        for n in range(count):
+            alert = Alert.objects.create(
+                workspace_id=rule.workspace_id,
+                rule=rule,
+                kind="change",
+                title=f"change {n}",
+                diff="-$ 10.00\n+$ 12.00",
+                dedupe_key=f"{tag}:{n}",
+            )
+            services.alert_dispatch(alert)
+
+
+def check_round(rules):
+    """Seconds to queue one run per rule and see every one finished."""
+
+    from alerts.models import RuleRun
+
+    before = RuleRun.objects.filter(status__in=["succeeded", "failed"]).count()
+    started = time.perf_counter()
+    queue_runs(rules)
     done = lambda: RuleRun.objects.filter(status__in=["succeeded", "failed"]).count() - before >= len(rules)  # noqa: E731
     wait_until(done, 600, 0.05, "rule runs")
     elapsed = time.perf_counter() - started
@@ -77,26 +105,15 @@ def check_round(rules):
 
 def dispatch_round(user, rule, outside, count):
     """Seconds to create `count` alerts to one JSON-webhook channel and see all delivered."""
-    from django.db import transaction
 
     from alerts import services
-    from alerts.models import Alert, AlertDelivery
+    from alerts.models import AlertDelivery
 
     services.channel_create(
         user=user, name="bench", kind="apprise", url=f"json://{OUTSIDE_HOST}:{outside.port}/hook/bench"
     )
     started = time.perf_counter()
-    with transaction.atomic():
-        for n in range(count):
-            alert = Alert.objects.create(
-                workspace_id=rule.workspace_id,
-                rule=rule,
-                kind="change",
-                title=f"change {n}",
-                diff="-$ 10.00\n+$ 12.00",
-                dedupe_key=f"bench:{n}",
-            )
-            services.alert_dispatch(alert)
+    queue_alerts(rule, count, "bench")
     finished = lambda: AlertDelivery.objects.exclude(status__in=["queued", "sending"]).count() >= count  # noqa: E731
     wait_until(finished, 600, 0.05, "deliveries")
     elapsed = time.perf_counter() - started

@@ -13,7 +13,7 @@ import time
 import redis
 
 from bench import tasks
-from bench.alerts import PAGE, make_rules
+from bench.alerts import PAGE, make_rules, queue_alerts, queue_runs
 from bench.common import main
 from bench.variants import RAW_QUEUE
 from tests.fakes.outside_fake import OUTSIDE_HOST, Outside
@@ -45,32 +45,17 @@ def platform_worker(queue_name):
 
 def rule_checks(rules):
     """Seconds for one ConveyorWorker to check every rule once (each page unchanged)."""
-    from django.db import transaction
-
-    from alerts import services
-    from alerts.models import RuleRun
-
-    with transaction.atomic():
-        for rule in rules:
-            services.run_create(rule, trigger=RuleRun.Trigger.SCHEDULE)
+    queue_runs(rules)
     return burst(platform_worker("rules-run"))
 
 
 def deliveries(user, rule, outside, count):
     """Seconds for one ConveyorWorker to deliver `count` alerts to a JSON webhook channel."""
-    from django.db import transaction
-
     from alerts import services
-    from alerts.models import Alert
 
     url = f"json://{OUTSIDE_HOST}:{outside.port}/hook/per-job"
     services.channel_create(user=user, name="per job", kind="apprise", url=url)
-    with transaction.atomic():
-        for n in range(count):
-            alert = Alert.objects.create(
-                workspace_id=rule.workspace_id, rule=rule, kind="change", title=f"change {n}", dedupe_key=f"pj:{n}"
-            )
-            services.alert_dispatch(alert)
+    queue_alerts(rule, count, "pj")
     return burst(platform_worker("alerts-dispatch"))
 
 
