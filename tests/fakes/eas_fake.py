@@ -1,5 +1,6 @@
 """Drive tests/fakes/eas from a test: tell it how to behave, read what it was asked."""
 
+import fcntl
 import json
 import sys
 from pathlib import Path
@@ -37,8 +38,11 @@ class FakeEas:
     def submissions(self):
         """The submissions EAS holds (what `eas submit` took), newest first: a CLI killed
         before it got that far submitted nothing."""
-        path = self.directory / "state.json"
-        return json.loads(path.read_text()).get("submissions", []) if path.exists() else []
+        # Under the lock the fake writes it under: a read mid-write would see half a file.
+        with open(self.directory / "state.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            path = self.directory / "state.json"
+            return json.loads(path.read_text()).get("submissions", []) if path.exists() else []
 
     def calls(self):
         path = self.directory / "calls.jsonl"
