@@ -58,6 +58,7 @@ def figures_of(results, plan, *, postgres):
         "503s while Redis was away (slowest, s)": round(max(results.refused_503, default=0), 2),
         "outage": results.outage,
         "longest recovery (s)": {fault: (None if math.isinf(t) else round(t, 1)) for fault, t in recoveries.items()},
+        "faults not thrown (nothing to hit)": dict(results.not_thrown),
         "dashboard workers after each fault": [list(entry) for entry in results.dashboard],
         "duplicate outside effects": results.duplicates,
         "limits across hosts": results.limits,
@@ -78,10 +79,16 @@ def table(figures):
         goal = GOALS.get(fault)
         shown = "never" if seconds is None else f"{seconds:.1f} s"
         lines.append(f"  {fault:<21} {shown:>16}   {f'≤ {goal} s' if goal else '-'}")
+    for fault, times in figures["faults not thrown (nothing to hit)"].items():
+        lines.append(f"  {fault:<21} {'not thrown':>16}   {times}× no busy worker to hit for a minute")
     lines.append("")
     lines.append("  across every host                  most   limit")
     for name, held in figures["limits across hosts"].items():
         lines.append(f"  {name:<34} {held['most']:>4}   {held['limit']:>5}   {detail(held)}")
+        for overlap in held.get("overlaps", ()):
+            lines.append(
+                f"    at once: {' | '.join(overlap['calls'])}; faults just before: {overlap['faults just before']}"
+            )
     wrong = [entry for entry in figures["dashboard workers after each fault"] if not entry[3]]
     lines.append("")
     lines.append(f"  dashboard worker count back to the true number after every fault: {'yes' if not wrong else wrong}")
@@ -92,7 +99,7 @@ def table(figures):
 
 
 def detail(held):
-    return ", ".join(f"{name} {value}" for name, value in held.items() if name not in ("most", "limit"))
+    return ", ".join(f"{name} {value}" for name, value in held.items() if name not in ("most", "limit", "overlaps"))
 
 
 if __name__ == "__main__":

@@ -14,15 +14,18 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
-from .limits import GRANT_TO_FETCH_SLACK, clear_of, most_at_once, windows
+from .limits import GRANT_TO_FETCH_SLACK, most_at_once, outside_of, overlapping_pairs, windows
 from .stack import Stack, wait_until
 
 FINAL = {"succeeded", "failed", "delivered", "duplicate"}
 # Rows that have not moved for this long, unfinished, are stuck.
 STILL_SECONDS = 60
+# A kill that found no busy worker for a minute: not a recovery, counted apart.
+NOTHING_TO_KILL = "nothing to kill"
 
 
 @dataclass
@@ -71,6 +74,11 @@ class Results:
     duplicates: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)  # what -> {"most": n, "limit": n, ...}
     redis_forgot: list = field(default_factory=list)  # time.time() of each flush or Redis restart
+    # What the publishing queue's leases held when Redis forgot: {moment, jobs, workers (name: pid)}
+    forgotten_leases: list = field(default_factory=list)
+    faults: list = field(default_factory=list)  # (time.time(), fault) as each began
+    not_thrown: Counter = field(default_factory=Counter)  # fault -> times it found nothing to hit
+    started: float = 0.0  # time.time() as the load began
 
 
 class Drill:
@@ -87,6 +95,7 @@ class Drill:
             self.prepare()
             self.wait_for_workers()
             loader = threading.Thread(target=self.load, daemon=True)
+            self.results.started = time.time()
             loader.start()
             self.throw_faults()
             self.stop_load.set()
@@ -222,7 +231,12 @@ class Drill:
         for fault in faults:
             time.sleep(spacing)
             started = time.monotonic()
+            self.results.faults.append((time.time(), fault))
             recovered = FAULTS[fault](self)
+            if recovered == NOTHING_TO_KILL:
+                self.results.not_thrown[fault] += 1
+                self.log(f"{fault}: not thrown, no worker was busy for a minute")
+                continue
             self.results.recoveries[fault].append(recovered if recovered is not None else float("inf"))
             self.check_dashboard(fault)
             self.log(
@@ -235,10 +249,11 @@ class Drill:
         moves on (another attempt claimed it, or it ended)."""
         from rq import Worker
 
-        for _ in range(5):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             busy = wait_until(lambda: self.busy_workers(Worker), timeout=20, interval=0.05)
             if not busy:
-                return None
+                continue
             worker = random.choice(busy)
             row = self.row_of_job(worker.get_current_job_id())
             try:
@@ -250,11 +265,13 @@ class Drill:
                 return 0.0
             moved = wait_until(lambda row=row: self.row_moved_on(*row), timeout=120, interval=0.2)
             return time.monotonic() - killed if moved else None
-        return None
+        return NOTHING_TO_KILL
 
     def busy_workers(self, worker_class):
+        """Workers busy with a job, as Redis says, whose process is alive: a killed worker's
+        registration says "busy" until the watchdog forgets it."""
         workers = worker_class.all(connection=self.stack.redis_client())
-        return [worker for worker in workers if worker.get_state() == "busy" and worker.pid]
+        return [worker for worker in workers if worker.get_state() == "busy" and worker.pid and alive(worker.pid)]
 
     def row_of_job(self, job_id):
         from jobs import lifecycle
@@ -273,29 +290,28 @@ class Drill:
     def flush(self):
         """FLUSHALL: every queued job and registry is gone; the rows bring them back."""
         active = self.active_rows()
-        self.stack.redis_client().flushall()
-        self.results.redis_forgot.append(time.time())
+        self.forget(lambda pipe: pipe.flushall())
         return self.time_until_live(active)
 
     def restart_redis(self):
         """Redis restarted without persistence: like a flush, with a moment of no Redis."""
         active = self.active_rows()
-        self.stack.stop_redis()
+        self.forget(lambda pipe: None, then=self.stack.stop_redis)
         self.stack.start_redis()
-        self.results.redis_forgot.append(time.time())
         return self.time_until_live(active)
 
     def outage(self):
         """Redis stopped a while: enqueueing answers 503 fast, reads work, health says
         degraded; then everything heals without a restart of web or workers."""
         active = self.active_rows()
-        self.stack.stop_redis()
+        self.forget(lambda pipe: None, then=self.stack.stop_redis)
         started = time.monotonic()
         observed = []
         while time.monotonic() - started < self.plan.outage_seconds:
             observed.append(self.probe_outage())
             time.sleep(1)
         self.stack.start_redis()
+        # Redis comes back empty: calls running now lost their leases too.
         self.results.redis_forgot.append(time.time())
         self.results.outage = summarize_outage(observed)
         return self.time_until_live(active)
@@ -367,6 +383,28 @@ class Drill:
         recovered = self.time_until_live(active)
         self.stack.start_pool(int(name.split("-")[1]))
         return recovered
+
+    def forget(self, in_transaction, then=lambda: None):
+        """Make Redis forget (`in_transaction` adds FLUSHALL to the transaction that reads
+        the publishing queue's leases, or `then` stops Redis right after it), noting which
+        jobs held a lease and which worker processes were alive: those jobs run on without
+        one (check_limits)."""
+        from rq import Worker
+
+        from jobs.concurrency import leases_key
+        from publishing.services import QUEUE
+
+        client = self.stack.redis_client()
+        workers = {worker.name: worker.pid for worker in Worker.all(connection=client)}
+        with client.pipeline() as pipe:
+            pipe.zrange(leases_key(QUEUE), 0, -1)
+            in_transaction(pipe)
+            holders = pipe.execute()[0]
+        then()
+        moment = time.time()
+        self.results.redis_forgot.append(moment)
+        jobs = [holder.decode() for holder in holders]
+        self.results.forgotten_leases.append({"moment": moment, "jobs": jobs, "workers": workers})
 
     def active_rows(self):
         from jobs import lifecycle
@@ -446,6 +484,38 @@ class Drill:
 
         return {"publishing": Publishing, "fetch": Fetch, "run": RuleRun, "action": UserAction}
 
+    def leaseless_windows(self):
+        """(worker pid, since, until) for each job that held a publishing lease when Redis
+        forgot it, from the moment Redis forgot until the job's attempt ended; and (None,
+        moment, moment) for any call running at that moment."""
+        from jobs.models import Attempt
+        from publishing.services import QUEUE
+
+        windows = [(None, moment, moment) for moment in self.results.redis_forgot]
+        for forgot in self.results.forgotten_leases:
+            moment = forgot["moment"]
+            attempts = Attempt.objects.filter(
+                queue=QUEUE, job_id__in=forgot["jobs"], started_at__lte=datetime.fromtimestamp(moment, tz=UTC)
+            )
+            for worker, ended_at in attempts.values_list("worker", "ended_at"):
+                # An unknown worker's pid: any call in that window is left out.
+                windows.append((forgot["workers"].get(worker), moment, ended_at.timestamp()))
+        return windows
+
+    def described(self, pair):
+        """Two calls that ran at once, as times since the load began, with the faults of the
+        10 s before the later one: what to look at when the cap did not hold."""
+        started = self.results.started
+
+        def call(run):
+            return f"{' '.join(run['argv'][:2])} by pid {run['parent']} {run['start'] - started:.2f}–{run['end'] - started:.2f}s"
+
+        later = pair[1]["start"]
+        faults = [
+            f"{fault} at {moment - started:.2f}s" for moment, fault in self.results.faults if 0 <= later - moment <= 10
+        ]
+        return {"calls": [call(run) for run in pair], "faults just before": faults}
+
     def count_duplicates(self):
         """Outside effects done more than once, counted where they land: at the stand-ins."""
         # What EAS took, not the CLI's calls: a call killed with its worker before EAS took
@@ -467,15 +537,18 @@ class Drill:
         per-domain rate limit, across every host, as the stand-ins saw them."""
         from jobs.policies import policy_for
 
-        intervals = self.stack.eas.intervals()
-        ended = [interval for interval in intervals if interval[1] is not None]
-        counted = clear_of(ended, self.results.redis_forgot)
+        runs = self.stack.eas.runs()
+        ended = [run for run in runs if run["end"] is not None]
+        counted = outside_of(ended, self.leaseless_windows())
         self.results.limits["eas calls at once"] = {
-            "most": most_at_once(counted),
+            "most": most_at_once([(run["start"], run["end"]) for run in counted]),
             "limit": policy_for("publishing-builds").concurrency,
-            "calls": len(intervals),
-            "killed before they ended (not counted)": len(intervals) - len(ended),
-            "running when Redis forgot (not counted)": len(ended) - len(counted),
+            "calls": len(runs),
+            "killed before they ended (not counted)": len(runs) - len(ended),
+            "in jobs whose lease Redis forgot (not counted)": len(ended) - len(counted),
+            # What leaving those out hides: pairs of calls at once, each of a lease Redis forgot.
+            "overlaps left out": len(overlapping_pairs(ended)) - len(overlapping_pairs(counted)),
+            "overlaps": [self.described(pair) for pair in overlapping_pairs(counted)[:5]],
         }
         rate = policy_for("rules-run").rate_limit
         fetched = [request["at"] for request in self.stack.outside.requests("/page/rule") if request["method"] == "GET"]
@@ -498,6 +571,14 @@ FAULTS = {
     "pool shutdown": Drill.shut_a_pool_down,
     "host down": Drill.kill_a_host,
 }
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def summarize_outage(observed):

@@ -19,11 +19,30 @@ def most_at_once(intervals):
     return most
 
 
-def clear_of(intervals, moments):
-    """The (start, end) intervals during which none of `moments` fell: a call running when
-    Redis forgot (a flush, a restart) lost its concurrency lease with it, and the next
-    call may rightly start beside it."""
-    return [(start, end) for start, end in intervals if not any(start <= moment <= end for moment in moments)]
+def outside_of(calls, leaseless):
+    """The calls (dicts with start, end, parent) that ran in none of the `leaseless`
+    windows (parent, since, until; a parent of None stands for any). When Redis forgets
+    (a flush, a restart), the concurrency leases go with it: a job that held one runs on
+    without it until it ends, and each of its calls may rightly run beside another job's."""
+    return [
+        call
+        for call in calls
+        if not any(
+            parent in (None, call["parent"]) and call["end"] >= since and call["start"] <= until
+            for parent, since, until in leaseless
+        )
+    ]
+
+
+def overlapping_pairs(calls):
+    """Each pair of calls that ran at once (a call ending as the next begins does not)."""
+    ordered = sorted(calls, key=lambda call: call["start"])
+    return [
+        (earlier, later)
+        for index, later in enumerate(ordered)
+        for earlier in ordered[:index]
+        if earlier["end"] > later["start"]
+    ]
 
 
 def windows(times, seconds, *, skip_near=(), slack=GRANT_TO_FETCH_SLACK):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from chaos.limits import clear_of, most_at_once, windows
+from chaos.limits import most_at_once, outside_of, overlapping_pairs, windows
 from tests.conftest import BASE_DIR
 
 
@@ -27,11 +27,19 @@ def test_windows_count_starts_and_leave_out_the_moments_redis_forgot():
     assert windows(starts, 3.5, skip_near=[10.1], slack=0.5) == [3, 3, 2, 1]
 
 
-def test_calls_running_when_redis_forgot_are_left_out_of_the_cap():
-    calls = [(0, 2), (1.5, 3), (4, 6), (5, 7)]
-    assert most_at_once(calls) == 2
-    # A flush at 1.8 took the first call's lease: the second rightly started beside it.
-    assert clear_of(calls, [1.8]) == [(4, 6), (5, 7)]
+def test_calls_of_jobs_whose_lease_redis_forgot_are_left_out_of_the_cap():
+    def call(parent, start, end):
+        return {"parent": parent, "start": start, "end": end}
+
+    calls = [call(1, 0, 2), call(2, 1.5, 3), call(1, 3.5, 5), call(2, 4, 6), call(1, 7, 8), call(2, 7.5, 9)]
+    assert most_at_once([(run["start"], run["end"]) for run in calls]) == 2
+    assert len(overlapping_pairs(calls)) == 3
+    # A flush at 1.8 took the lease of worker 1's job, which ran until 5: its calls, and
+    # any call running at 1.8, are left out; worker 1's next job (7-8) counts again.
+    leaseless = [(None, 1.8, 1.8), (1, 1.8, 5)]
+    counted = outside_of(calls, leaseless)
+    assert counted == [call(2, 4, 6), call(1, 7, 8), call(2, 7.5, 9)]
+    assert overlapping_pairs(counted) == [(call(1, 7, 8), call(2, 7.5, 9))]
 
 
 def test_the_bounded_drill_loses_nothing_and_does_nothing_twice(tmp_path):

@@ -52,10 +52,18 @@ class FakeEas:
 
     def intervals(self):
         """(started, ended) of every invocation that exited; a killed one has no end."""
+        return [(run["start"], run["end"]) for run in self.runs()]
+
+    def runs(self):
+        """Every invocation: its start, its end (None for a killed one), the worker process
+        that ran it (parent) and its command."""
         path = self.directory / "ends.jsonl"
         ends = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
         ended = {end["id"]: end["time"] for end in ends}
-        return [(call["time"], ended.get(call["id"])) for call in self.calls()]
+        return [
+            {"start": call["time"], "end": ended.get(call["id"]), "parent": call.get("parent"), "argv": call["argv"]}
+            for call in self.calls()
+        ]
 
     def environments(self):
         """Every variable any call was given (EXPO_TOKEN's value never recorded)."""
