@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -55,6 +55,7 @@ class Running:
     clock: float = field(default_factory=time.monotonic)
     outcome: str = Outcome.NOTHING_TO_DO  # until the lifecycle's steps say otherwise
     counts: dict = field(default_factory=dict)
+    on_record: bool = False  # written already, with the row's success (record_success)
 
     def fields(self):
         return job_fields(self.job, self.kind.label, self.row_id, self.number)
@@ -64,7 +65,8 @@ class Running:
         _current.set(None)
         outcome = outcome or self.outcome
         seconds = time.monotonic() - self.clock
-        save(self.kind.model, self.row_id, self.job, self.number, self.started_at, outcome, error)
+        if not self.on_record:
+            save(self.kind.model, self.row_id, self.job, self.number, self.started_at, outcome, error)
         metrics.attempt_ended(self.kind.label, outcome, seconds, self.counts, job=self.job)
         log_event(EVENT_OF_OUTCOME.get(outcome, "end"), self.fields(), outcome=outcome, duration=seconds, error=error)
 
@@ -89,6 +91,17 @@ def note(job_id, outcome):
     running = current(job_id)
     if running is not None:
         running.outcome = outcome
+
+
+def record_success(job_id, model, row_id):
+    """The row succeeded: its attempt goes on record in the same transaction (one commit
+    for both), and is not written again when it ends. Rolled back, it is written then."""
+    running = current(job_id)
+    if running is None:
+        return
+    running.outcome = Outcome.SUCCEEDED
+    write(model, row_id, running.job, running.number, running.started_at, Outcome.SUCCEEDED)
+    transaction.on_commit(lambda: setattr(running, "on_record", True))
 
 
 def renumber(job):
@@ -117,20 +130,24 @@ def try_number(job):
     return len(job.retry_intervals or ()) - job.retries_left + 1
 
 
+def write(model, row_id, job, number, started_at, outcome, error=""):
+    Attempt.objects.create(
+        content_type=ContentType.objects.get_for_model(model),
+        object_id=row_id,
+        queue=job.origin or "",
+        job_id=job.id,
+        number=number,
+        worker=job.worker_name or "",
+        started_at=started_at,
+        ended_at=timezone.now(),
+        outcome=outcome,
+        error=error[:ERROR_LIMIT],
+    )
+
+
 def save(model, row_id, job, number, started_at, outcome, error=""):
     try:
-        Attempt.objects.create(
-            content_type=ContentType.objects.get_for_model(model),
-            object_id=row_id,
-            queue=job.origin or "",
-            job_id=job.id,
-            number=number,
-            worker=job.worker_name or "",
-            started_at=started_at,
-            ended_at=timezone.now(),
-            outcome=outcome,
-            error=error[:ERROR_LIMIT],
-        )
+        write(model, row_id, job, number, started_at, outcome, error)
     except DatabaseError:
         # The job's own outcome is already in its row; a missing record must not change it.
         log.exception("attempt of job %s on %s %s not recorded", job.id, model._meta.label, row_id)

@@ -273,9 +273,11 @@ def succeed(kind, row, job_id, **changes):
     """The job did what the row asked."""
     now = timezone.now()
     finished = {kind.error_field: "", kind.finished_field: now}
-    done = update(kind, row, job_id, status=kind.succeeded, **{**finished, **changes})
+    with transaction.atomic():
+        done = update(kind, row, job_id, status=kind.succeeded, **{**finished, **changes})
+        if done:
+            attempts.record_success(job_id, kind.model, row.pk)
     if done:
-        attempts.note(job_id, attempts.Outcome.SUCCEEDED)
         counts = kind.counts(changes) if kind.counts else {}
         attempts.count(job_id, {metrics.rows_finished(kind.label, kind.succeeded): 1, **counts})
     return done

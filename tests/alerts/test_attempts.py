@@ -37,3 +37,24 @@ def test_rule_runs_changes_and_deliveries_are_counted_and_their_attempts_shown(
     assert [delivery["attempts"][0]["outcome"] for delivery in alert["deliveries"]] == ["succeeded"]
     [failed] = api.get(test_message["url"]).json()["attempts"]
     assert failed["outcome"] == "failed" and "non-public" in failed["error"]
+
+
+def test_a_success_rolled_back_leaves_its_attempt_on_record_once_as_a_retry(
+    api, outside, rule_for, run_rule, monkeypatch
+):
+    # A success's attempt is written in the success's own transaction: when that
+    # transaction rolls back, the row did not succeed and neither did the attempt.
+    from alerts import services
+
+    def broken(run):
+        raise RuntimeError("the database went away mid-success")
+
+    monkeypatch.setattr(services, "rule_record_recovery", broken)
+    rule = rule_for(outside.set_page("shop", page_with_price("$ 10")))
+
+    run = run_rule(rule["id"])
+
+    assert run["status"] != "succeeded" and not run["snapshot"], run
+    assert [(attempt["outcome"], attempt["error"]) for attempt in run["attempts"]] == [
+        ("retrying", "RuntimeError: the database went away mid-success")
+    ]
