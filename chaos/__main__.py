@@ -84,7 +84,10 @@ def table(figures):
     lines.append("")
     lines.append("  across every host                  most   limit")
     for name, held in figures["limits across hosts"].items():
-        lines.append(f"  {name:<34} {held['most']:>4}   {held['limit']:>5}   {detail(held)}")
+        lines.append(f"  {name:<34} {held['most']:>4}   {held['limit']:>5}")
+        lines.extend(
+            f"    {what}: {value}" for what, value in held.items() if what not in ("most", "limit", "overlaps")
+        )
         for overlap in held.get("overlaps", ()):
             lines.append(
                 f"    at once: {' | '.join(overlap['calls'])}; faults just before: {overlap['faults just before']}"
@@ -96,10 +99,6 @@ def table(figures):
         lines.append(f"  during the outage: {figures['outage']}")
     lines.append(f"\n  goals met: {'yes' if figures['goals met'] else 'NO'}")
     return "\n".join(lines)
-
-
-def detail(held):
-    return ", ".join(f"{name} {value}" for name, value in held.items() if name not in ("most", "limit", "overlaps"))
 
 
 if __name__ == "__main__":

@@ -484,14 +484,13 @@ class Drill:
 
         return {"publishing": Publishing, "fetch": Fetch, "run": RuleRun, "action": UserAction}
 
-    def leaseless_windows(self):
+    def leaseless_jobs(self):
         """(worker pid, since, until) for each job that held a publishing lease when Redis
-        forgot it, from the moment Redis forgot until the job's attempt ended; and (None,
-        moment, moment) for any call running at that moment."""
+        forgot it, from the moment Redis forgot until the job's attempt ended."""
         from jobs.models import Attempt
         from publishing.services import QUEUE
 
-        windows = [(None, moment, moment) for moment in self.results.redis_forgot]
+        windows = []
         for forgot in self.results.forgotten_leases:
             moment = forgot["moment"]
             attempts = Attempt.objects.filter(
@@ -539,15 +538,19 @@ class Drill:
 
         runs = self.stack.eas.runs()
         ended = [run for run in runs if run["end"] is not None]
-        counted = outside_of(ended, self.leaseless_windows())
+        clear = outside_of(ended, [(None, moment, moment) for moment in self.results.redis_forgot])
+        counted = outside_of(clear, self.leaseless_jobs())
+        overlaps = [len(overlapping_pairs(calls)) for calls in (ended, clear, counted)]
         self.results.limits["eas calls at once"] = {
             "most": most_at_once([(run["start"], run["end"]) for run in counted]),
             "limit": policy_for("publishing-builds").concurrency,
             "calls": len(runs),
             "killed before they ended (not counted)": len(runs) - len(ended),
-            "in jobs whose lease Redis forgot (not counted)": len(ended) - len(counted),
-            # What leaving those out hides: pairs of calls at once, each of a lease Redis forgot.
-            "overlaps left out": len(overlapping_pairs(ended)) - len(overlapping_pairs(counted)),
+            "running when Redis forgot (not counted)": len(ended) - len(clear),
+            "later in a job whose lease Redis forgot (not counted)": len(clear) - len(counted),
+            # What leaving those out hides: overlaps with a call that ran without its lease.
+            "overlaps left out, with a call running when Redis forgot": overlaps[0] - overlaps[1],
+            "overlaps left out, with a later call of such a job": overlaps[1] - overlaps[2],
             "overlaps": [self.described(pair) for pair in overlapping_pairs(counted)[:5]],
         }
         rate = policy_for("rules-run").rate_limit
