@@ -55,6 +55,7 @@ def figures_of(results, plan, *, postgres):
         "ended in a final state": accepted - sum(1 for row in results.unfinished if row[0] != "delivery"),
         "final states": dict(results.final),
         "lost or stuck": [list(row) for row in results.unfinished],
+        "stuck, explained": results.stuck,
         "503s while Redis was away (slowest, s)": round(max(results.refused_503, default=0), 2),
         "outage": results.outage,
         "longest recovery (s)": {fault: (None if math.isinf(t) else round(t, 1)) for fault, t in recoveries.items()},
@@ -71,6 +72,8 @@ def table(figures):
     lines.append(f"  requests accepted            {figures['requests accepted']}")
     lines.append(f"  ended in a final state       {figures['ended in a final state']}")
     lines.append(f"  lost or stuck (goal 0)       {len(figures['lost or stuck'])}")
+    for stuck in figures["stuck, explained"]:
+        lines.append(f"    {stuck['row']}; attempts {stuck['attempts']}; in Redis {stuck['job in Redis']}")
     for name, count in figures["duplicate outside effects"].items():
         lines.append(f"  {name:<28} {count}")
     lines.append("")

@@ -71,6 +71,7 @@ class Results:
     outage: dict = field(default_factory=dict)
     final: Counter = field(default_factory=Counter)
     unfinished: list = field(default_factory=list)
+    stuck: list = field(default_factory=list)  # what the rows and Redis said of the first unfinished
     duplicates: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)  # what -> {"most": n, "limit": n, ...}
     redis_forgot: list = field(default_factory=list)  # time.time() of each flush or Redis restart
@@ -456,9 +457,49 @@ class Drill:
                 last_move, last_seen = time.monotonic(), seen
             time.sleep(2)
         self.results.unfinished = self.unfinished()
+        self.results.stuck = [self.explained(kind, pk) for kind, pk, _ in self.results.unfinished[:10]]
         for kind, model in self.models().items():
             for status in model.objects.filter(pk__in=self.results.rows[kind]).values_list("status", flat=True):
                 self.results.final[f"{kind}: {status}"] += 1
+
+    def explained(self, kind, pk):
+        """What the row, its attempts and Redis say of an unfinished row: where to look."""
+        from django.utils import timezone
+
+        from alerts.models import AlertDelivery
+        from jobs.models import Attempt
+
+        model = AlertDelivery if kind == "delivery" else self.models()[kind]
+        row = model.objects.filter(pk=pk).values().first()
+        attempts = Attempt.objects.filter(content_type__model=model._meta.model_name, object_id=pk)
+        return {
+            "row": f"{kind} {pk}: {row['status']}, job {row['job_id']}, "
+            f"untouched for {(timezone.now() - row['updated_at']).total_seconds():.0f}s",
+            "attempts": [
+                f"{outcome} {job_id[:8]} {started:%H:%M:%S}–{ended:%H:%M:%S} {error[:80]}"
+                for outcome, job_id, started, ended, error in attempts.order_by("started_at").values_list(
+                    "outcome", "job_id", "started_at", "ended_at", "error"
+                )
+            ],
+            "job in Redis": self.job_whereabouts(row["job_id"]),
+        }
+
+    def job_whereabouts(self, job_id):
+        """The job's hash fields that tell its state, and every key that holds its id."""
+        client = self.stack.redis_client()
+        fields = ("status", "origin", "worker_name", "enqueued_at", "started_at", "ended_at")
+        state = dict(zip(fields, (value and value.decode() for value in client.hmget(f"rq:job:{job_id}", fields))))
+        holders = []
+        for name in client.scan_iter(count=1000):
+            kind = client.type(name)
+            held = (
+                (kind == b"zset" and client.zscore(name, job_id) is not None)
+                or (kind == b"list" and client.lpos(name, job_id) is not None)
+                or (kind == b"set" and client.sismember(name, job_id))
+            )
+            if held:
+                holders.append(name.decode())
+        return {"hash": state, "held by": holders}
 
     def unfinished(self):
         return [
