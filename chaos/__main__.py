@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+import time
 
 from .drill import FULL, Drill, Plan
 
@@ -56,6 +57,9 @@ def figures_of(results, plan, *, postgres):
         "final states": dict(results.final),
         "lost or stuck": [list(row) for row in results.unfinished],
         "stuck, explained": results.stuck,
+        "faults thrown": [
+            f"{time.strftime('%H:%M:%S', time.gmtime(moment))} {fault}" for moment, fault in results.faults
+        ],
         "503s while Redis was away (slowest, s)": round(max(results.refused_503, default=0), 2),
         "outage": results.outage,
         "longest recovery (s)": {fault: (None if math.isinf(t) else round(t, 1)) for fault, t in recoveries.items()},

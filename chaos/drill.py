@@ -488,7 +488,8 @@ class Drill:
         """The job's hash fields that tell its state, and every key that holds its id."""
         client = self.stack.redis_client()
         fields = ("status", "origin", "worker_name", "enqueued_at", "started_at", "ended_at")
-        state = dict(zip(fields, (value and value.decode() for value in client.hmget(f"rq:job:{job_id}", fields))))
+        values = client.hmget(f"rq:job:{job_id}", fields)
+        state = {name: value.decode() for name, value in zip(fields, values) if value is not None}
         holders = []
         for name in client.scan_iter(count=1000):
             kind = client.type(name)
