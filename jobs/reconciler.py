@@ -3,7 +3,9 @@
 Apps register their row models with `track`. A row in one of its active statuses whose
 job is gone (Redis flushed or restarted empty), ended without finishing the row, or is
 "started" by a worker whose liveness key expired (killed with SIGKILL) is handed back to
-the app's `resume` function, which enqueues the right job again. Jobs claim their rows
+the app's `resume` function, which enqueues the right job again. So is a row whose job is
+stranded: popped into its queue's intermediate list by a worker that died before starting
+it (RQ would fail it there only at its next maintenance, minutes later). Jobs claim their rows
 with conditional updates, so a job that turns out to be alive after all does no harm.
 A job that a dead worker had started (or that RQ failed as abandoned) was an attempt cut
 short: the app's `lost` function puts it on record once its row is resumed.
@@ -17,7 +19,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
+from rq.queue import Queue
 
 from . import metrics, pausing
 from .connection import get_redis, key
@@ -62,11 +66,15 @@ class JobState:
     status: str = ""
     worker: str = ""
     started_at: str = ""
+    origin: str = ""
     worker_alive: bool = False
+    stranded: bool = False  # "queued", in its queue's intermediate list since a worker died
 
     @property
     def alive(self):
         """It will still run, or is running."""
+        if self.stranded:
+            return False
         return self.status in WAITING_STATUSES or (self.status == "started" and self.worker_alive)
 
     @property
@@ -79,7 +87,7 @@ def job_states(job_ids, connection):
     """Map each job id to its JobState (an empty one when the job is gone)."""
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hmget(Job.key_for(job_id), "status", "worker_name", "started_at")
+            pipe.hmget(Job.key_for(job_id), "status", "worker_name", "started_at", "origin")
         replies = pipe.execute()
     states = {
         job_id: JobState(*((value or b"").decode() for value in reply)) for job_id, reply in zip(job_ids, replies)
@@ -90,7 +98,43 @@ def job_states(job_ids, connection):
             pipe.exists(alive_key(states[job_id].worker))
         for job_id, alive in zip(started, pipe.execute()):
             states[job_id] = replace(states[job_id], worker_alive=bool(alive))
+    for job_id in stranded_jobs(states, connection):
+        states[job_id] = replace(states[job_id], stranded=True)
     return states
+
+
+def intermediate_queue(origin, connection):
+    return IntermediateQueue(f"{Queue.redis_queue_namespace_prefix}{origin}", connection)
+
+
+def stranded_jobs(states, connection):
+    """The queued jobs that have sat in their queue's intermediate list for longer than a
+    live worker takes to start a job it popped (WORKER_ALIVE_TTL): their worker died in
+    between. The first time one is seen there, the clock starts (RQ's own first-seen key)."""
+    queued = [job_id for job_id, state in states.items() if state.status == "queued" and state.origin]
+    lists = {job_id: intermediate_queue(states[job_id].origin, connection) for job_id in queued}
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in queued:
+            pipe.lpos(lists[job_id].key, job_id)
+        popped = [job_id for job_id, position in zip(queued, pipe.execute()) if position is not None]
+    stranded = []
+    for job_id in popped:
+        first_seen = lists[job_id].get_first_seen(job_id)
+        if first_seen is None:
+            lists[job_id].set_first_seen(job_id)
+        elif (timezone.now() - first_seen).total_seconds() > settings.WORKER_ALIVE_TTL:
+            stranded.append(job_id)
+    return stranded
+
+
+def drop_stranded(job_id, origin, connection):
+    """Take a stranded job out of its intermediate list, and forget it: its row has a new
+    job, and RQ's cleanup would otherwise fail it there, a failure that never happened."""
+    popped = intermediate_queue(origin, connection)
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.lrem(popped.key, 1, job_id)
+        pipe.delete(popped.get_first_seen_key(job_id), Job.key_for(job_id))
+        pipe.execute()
 
 
 def stale_batches(tracked, grace):
@@ -122,7 +166,10 @@ def reconcile_batch(tracked, connection, rows):
         state = states.get(job_id, JobState())
         if state.alive:
             continue
-        log.warning("%s %s has no live job (%s): enqueuing it again", tracked.model.__name__, row.pk, job_id or "none")
+        why = "stranded by a dead worker" if state.stranded else "no live job"
+        log.warning("%s %s: %s (%s): enqueuing it again", tracked.model.__name__, row.pk, why, job_id or "none")
+        if state.stranded:
+            drop_stranded(job_id, state.origin, connection)
         if tracked.resume(row) is False:
             continue  # the row moved on meanwhile
         if tracked.lost and state.cut_short:

@@ -548,5 +548,9 @@ class ConveyorWorker(SimpleWorker):
     @staticmethod
     def _forget_dequeue(job, queue, pipe):
         # A worker on one queue pops with LMOVE into an intermediate list that RQ fails
-        # jobs out of after a minute unless they started; this one did not start.
-        pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue.key), 1, job.id)
+        # jobs out of after a minute unless they started; this one did not start. Nor was
+        # it stranded there: a job at its queue's cap goes back and forth, and a sighting
+        # on an earlier trip must not count (RQ's cleanup, the reconciler's stranded jobs).
+        popped = IntermediateQueue(queue.key, queue.connection)
+        pipe.lrem(popped.key, 1, job.id)
+        pipe.delete(popped.get_first_seen_key(job.id))

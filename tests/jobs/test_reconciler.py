@@ -1,13 +1,15 @@
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 
 from jobs import reconciler
 from jobs.connection import get_redis
 from jobs.queueing import get_queue
-from jobs.worker import alive_key
+from jobs.worker import ConveyorWorker, alive_key
 from publishing.models import Project, Publishing
 from workspaces.services import workspace_ensure_personal
 
@@ -103,3 +105,50 @@ def test_a_lost_row_behind_a_backlog_of_waiting_ones_is_resumed(publishing, monk
     assert reconciler.reconcile(grace=5) == 1
     assert job_of(publishing).id != "lost-job"
     assert reconciler.reconcile(grace=5) == 0
+
+
+def test_a_job_stranded_by_a_worker_killed_between_popping_and_starting_it_is_replaced(publishing, settings):
+    """A worker pops a job into its queue's intermediate list, then dies before the start
+    (SIGKILL, OOM): the job still says "queued", but no worker will ever take it. Once it
+    has sat there longer than a live worker takes to start a job, its row gets a new job,
+    and the stranded one is forgotten (RQ would fail it there minutes later)."""
+    settings.WORKER_ALIVE_TTL = 1
+    age(publishing)
+    reconciler.reconcile(grace=5)
+    queue = get_queue("publishing-builds")
+    stranded = job_of(publishing)
+    popped = IntermediateQueue(queue.key, get_redis())
+    assert get_redis().lmove(queue.key, popped.key) == stranded.id.encode()  # as RQ's dequeue does
+    age(publishing)
+
+    assert reconciler.reconcile(grace=5) == 0  # seen there once: the clock starts
+    time.sleep(1.1)
+    assert reconciler.reconcile(grace=5) == 1
+
+    replacement = job_of(publishing)
+    assert replacement.id != stranded.id and queue.get_job_ids() == [replacement.id]
+    assert popped.get_job_ids() == [] and not Job.exists(stranded.id, connection=get_redis())
+    assert popped.get_first_seen(stranded.id) is None
+
+
+def test_a_job_going_back_to_its_queue_at_the_cap_is_not_taken_for_stranded(publishing, settings):
+    """At its queue's cap, a popped job goes back to the queue's front, again and again: a
+    sighting in the intermediate list on an earlier trip does not count."""
+    settings.WORKER_ALIVE_TTL = 1
+    age(publishing)
+    reconciler.reconcile(grace=5)
+    queue = get_queue("publishing-builds")
+    job = job_of(publishing)
+    popped = IntermediateQueue(queue.key, get_redis())
+    get_redis().lmove(queue.key, popped.key)
+    age(publishing)
+    assert reconciler.reconcile(grace=5) == 0  # seen there once
+    with get_redis().pipeline() as pipe:  # back to the queue, as a worker at the cap puts it
+        queue.push_job_id(job.id, pipeline=pipe, at_front=True)
+        ConveyorWorker._forget_dequeue(job, queue, pipe)
+        pipe.execute()
+    time.sleep(1.1)
+    get_redis().lmove(queue.key, popped.key)  # popped again, a moment ago
+
+    assert reconciler.reconcile(grace=5) == 0
+    assert job_of(publishing).id == job.id
