@@ -26,6 +26,12 @@ from tests import redis_server
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `longest` first: with several test processes (make test), the other
+    processes run the rest meanwhile, instead of it running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def fast_password_hashing():
     """Users made by the tests get an MD5 hash: PBKDF2's 1,000,000 rounds cost about 0.3 s

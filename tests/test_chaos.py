@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from chaos.limits import most_at_once, outside_of, overlapping_pairs, windows
 from tests.conftest import BASE_DIR
 
@@ -40,6 +42,7 @@ def test_calls_of_jobs_whose_lease_redis_forgot_are_left_out_of_the_cap():
     assert overlapping_pairs(counted) == [(call(1, 7, 8), call(2, 7.5, 9))]
 
 
+@pytest.mark.longest
 def test_the_bounded_drill_loses_nothing_and_does_nothing_twice(tmp_path):
     figures_path = tmp_path / "chaos.json"
     drill = subprocess.run(
