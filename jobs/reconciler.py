@@ -4,9 +4,11 @@ Apps register their row models with `track`. A row in one of its active statuses
 job is gone (Redis flushed or restarted empty), ended without finishing the row, or is
 "started" by a worker whose liveness key expired (killed with SIGKILL) is handed back to
 the app's `resume` function, which enqueues the right job again. So is a row whose job is
-stranded: popped into its queue's intermediate list by a worker that died before starting
-it (RQ would fail it there only at its next maintenance, minutes later). Jobs claim their rows
-with conditional updates, so a job that turns out to be alive after all does no harm.
+stranded: "queued", yet not in its queue, because a worker popped it and died before
+starting it (a worker on several queues pops with BLPOP, which leaves no trace; on one,
+into the queue's intermediate list, where RQ would fail it only at its next maintenance,
+minutes later). Jobs claim their rows with conditional updates, so a job that turns out
+to be alive after all does no harm.
 A job that a dead worker had started (or that RQ failed as abandoned) was an attempt cut
 short: the app's `lost` function puts it on record once its row is resumed.
 """
@@ -26,7 +28,7 @@ from rq.queue import Queue
 from . import metrics, pausing
 from .connection import get_redis, key
 from .models import PausedQueue
-from .worker import alive_key
+from .worker import alive_key, unseen_key
 
 log = logging.getLogger("conveyor.reconciler")
 
@@ -68,7 +70,7 @@ class JobState:
     started_at: str = ""
     origin: str = ""
     worker_alive: bool = False
-    stranded: bool = False  # "queued", in its queue's intermediate list since a worker died
+    stranded: bool = False  # "queued", but a worker popped it and died (stranded_jobs)
 
     @property
     def alive(self):
@@ -108,32 +110,53 @@ def intermediate_queue(origin, connection):
 
 
 def stranded_jobs(states, connection):
-    """The queued jobs that have sat in their queue's intermediate list for longer than a
-    live worker takes to start a job it popped (WORKER_ALIVE_TTL): their worker died in
-    between. The first time one is seen there, the clock starts (RQ's own first-seen key)."""
+    """The queued jobs that no worker will ever take: missing from their queue on two
+    passes further apart than a live worker takes to start a job it popped
+    (WORKER_ALIVE_TTL). The first miss starts the clock; a job popped and put back (at its
+    queue's cap) stops it (ConveyorWorker._forget_dequeue). A job taken for stranded by
+    mistake does no harm: its row's new job claims the row, the old one finds it taken."""
     queued = [job_id for job_id, state in states.items() if state.status == "queued" and state.origin]
-    lists = {job_id: intermediate_queue(states[job_id].origin, connection) for job_id in queued}
+    missing = not_waiting(queued, {job_id: states[job_id].origin for job_id in queued}, connection)
+    if not missing:
+        return []
+    now = connection.time()[0]
+    remember = settings.WORKER_ALIVE_TTL + 2 * settings.RECONCILE_INTERVAL
     with connection.pipeline(transaction=False) as pipe:
-        for job_id in queued:
-            pipe.lpos(lists[job_id].key, job_id)
-        popped = [job_id for job_id, position in zip(queued, pipe.execute()) if position is not None]
-    stranded = []
-    for job_id in popped:
-        first_seen = lists[job_id].get_first_seen(job_id)
-        if first_seen is None:
-            lists[job_id].set_first_seen(job_id)
-        elif (timezone.now() - first_seen).total_seconds() > settings.WORKER_ALIVE_TTL:
-            stranded.append(job_id)
-    return stranded
+        for job_id in missing:
+            pipe.set(unseen_key(job_id), now, nx=True, ex=remember)
+            pipe.get(unseen_key(job_id))
+        replies = pipe.execute()[1::2]
+    return [job_id for job_id, since in zip(missing, replies) if since and now - int(since) > settings.WORKER_ALIVE_TTL]
+
+
+def not_waiting(job_ids, origins, connection):
+    """The jobs of `job_ids` missing from their queue's list. (A job parked in a schedule,
+    rate-limited or delayed, says "scheduled", not "queued".)"""
+    in_queues = set()
+    for origin in set(origins.values()):
+        in_queues |= queued_ids(origin, connection)
+    return [job_id for job_id in job_ids if job_id not in in_queues]
+
+
+def queued_ids(origin, connection, chunk=10_000):
+    """Every job id in the queue's list, read a chunk at a time (Redis serves others between)."""
+    queue_key = f"{Queue.redis_queue_namespace_prefix}{origin}"
+    ids, start = set(), 0
+    while True:
+        page = connection.lrange(queue_key, start, start + chunk - 1)
+        ids.update(job_id.decode() for job_id in page)
+        if len(page) < chunk:
+            return ids
+        start += chunk
 
 
 def drop_stranded(job_id, origin, connection):
-    """Take a stranded job out of its intermediate list, and forget it: its row has a new
+    """Forget a stranded job, out of its queue's intermediate list too: its row gets a new
     job, and RQ's cleanup would otherwise fail it there, a failure that never happened."""
     popped = intermediate_queue(origin, connection)
     with connection.pipeline(transaction=False) as pipe:
         pipe.lrem(popped.key, 1, job_id)
-        pipe.delete(popped.get_first_seen_key(job_id), Job.key_for(job_id))
+        pipe.delete(popped.get_first_seen_key(job_id), unseen_key(job_id), Job.key_for(job_id))
         pipe.execute()
 
 

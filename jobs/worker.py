@@ -79,6 +79,12 @@ def alive_key(worker_name):
     return key("worker-alive", worker_name)
 
 
+def unseen_key(job_id):
+    """When the reconciler first missed a queued job in its queue (a worker
+    may have popped it and died): a job put back to its queue drops it."""
+    return key("unseen", job_id)
+
+
 def as_conveyor_queues(queues):
     """The platform's queue class for every queue, whatever RQ or django-rq built (names
     stay names: RQ builds them with the worker's queue class)."""
@@ -553,4 +559,4 @@ class ConveyorWorker(SimpleWorker):
         # on an earlier trip must not count (RQ's cleanup, the reconciler's stranded jobs).
         popped = IntermediateQueue(queue.key, queue.connection)
         pipe.lrem(popped.key, 1, job.id)
-        pipe.delete(popped.get_first_seen_key(job.id))
+        pipe.delete(popped.get_first_seen_key(job.id), unseen_key(job.id))

@@ -9,7 +9,7 @@ from rq.job import Job
 from jobs import reconciler
 from jobs.connection import get_redis
 from jobs.queueing import get_queue
-from jobs.worker import ConveyorWorker, alive_key
+from jobs.worker import ConveyorWorker, alive_key, unseen_key
 from publishing.models import Project, Publishing
 from workspaces.services import workspace_ensure_personal
 
@@ -107,28 +107,45 @@ def test_a_lost_row_behind_a_backlog_of_waiting_ones_is_resumed(publishing, monk
     assert reconciler.reconcile(grace=5) == 0
 
 
-def test_a_job_stranded_by_a_worker_killed_between_popping_and_starting_it_is_replaced(publishing, settings):
-    """A worker pops a job into its queue's intermediate list, then dies before the start
-    (SIGKILL, OOM): the job still says "queued", but no worker will ever take it. Once it
-    has sat there longer than a live worker takes to start a job, its row gets a new job,
-    and the stranded one is forgotten (RQ would fail it there minutes later)."""
+@pytest.mark.parametrize("pop", ["lmove", "lpop"])
+def test_a_job_stranded_by_a_worker_killed_between_popping_and_starting_it_is_replaced(publishing, settings, pop):
+    """A worker pops a job (on one queue into the queue's intermediate list, on several with
+    BLPOP, out of every list), then dies before the start (SIGKILL, OOM): the job still
+    says "queued", but no worker will ever take it. Once it has been missing longer than a
+    live worker takes to start a job, its row gets a new job, and the stranded one is
+    forgotten (in the intermediate list, RQ would fail it minutes later)."""
     settings.WORKER_ALIVE_TTL = 1
     age(publishing)
     reconciler.reconcile(grace=5)
     queue = get_queue("publishing-builds")
     stranded = job_of(publishing)
     popped = IntermediateQueue(queue.key, get_redis())
-    assert get_redis().lmove(queue.key, popped.key) == stranded.id.encode()  # as RQ's dequeue does
+    if pop == "lmove":
+        assert get_redis().lmove(queue.key, popped.key) == stranded.id.encode()
+    else:
+        assert get_redis().lpop(queue.key) == stranded.id.encode()
     age(publishing)
 
-    assert reconciler.reconcile(grace=5) == 0  # seen there once: the clock starts
-    time.sleep(1.1)
+    assert reconciler.reconcile(grace=5) == 0  # missed once: the clock starts
+    time.sleep(2.1)
     assert reconciler.reconcile(grace=5) == 1
 
     replacement = job_of(publishing)
     assert replacement.id != stranded.id and queue.get_job_ids() == [replacement.id]
     assert popped.get_job_ids() == [] and not Job.exists(stranded.id, connection=get_redis())
-    assert popped.get_first_seen(stranded.id) is None
+    assert not get_redis().exists(unseen_key(stranded.id))
+
+
+def test_a_job_waiting_in_its_queue_is_never_taken_for_stranded(publishing, settings):
+    settings.WORKER_ALIVE_TTL = 1
+    age(publishing)
+    reconciler.reconcile(grace=5)
+    job = job_of(publishing)
+    for _ in range(3):
+        age(publishing)
+        assert reconciler.reconcile(grace=5) == 0
+        time.sleep(1.1)
+    assert job_of(publishing).id == job.id and get_queue("publishing-builds").get_job_ids() == [job.id]
 
 
 def test_a_job_going_back_to_its_queue_at_the_cap_is_not_taken_for_stranded(publishing, settings):
@@ -142,12 +159,12 @@ def test_a_job_going_back_to_its_queue_at_the_cap_is_not_taken_for_stranded(publ
     popped = IntermediateQueue(queue.key, get_redis())
     get_redis().lmove(queue.key, popped.key)
     age(publishing)
-    assert reconciler.reconcile(grace=5) == 0  # seen there once
+    assert reconciler.reconcile(grace=5) == 0  # missed once
     with get_redis().pipeline() as pipe:  # back to the queue, as a worker at the cap puts it
         queue.push_job_id(job.id, pipeline=pipe, at_front=True)
         ConveyorWorker._forget_dequeue(job, queue, pipe)
         pipe.execute()
-    time.sleep(1.1)
+    time.sleep(2.1)
     get_redis().lmove(queue.key, popped.key)  # popped again, a moment ago
 
     assert reconciler.reconcile(grace=5) == 0
