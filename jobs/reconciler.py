@@ -105,8 +105,8 @@ def job_states(job_ids, connection):
     return states
 
 
-def intermediate_queue(origin, connection):
-    return IntermediateQueue(f"{Queue.redis_queue_namespace_prefix}{origin}", connection)
+def queue_key(origin):
+    return f"{Queue.redis_queue_namespace_prefix}{origin}"
 
 
 def stranded_jobs(states, connection):
@@ -115,8 +115,8 @@ def stranded_jobs(states, connection):
     (WORKER_ALIVE_TTL). The first miss starts the clock; a job popped and put back (at its
     queue's cap) stops it (ConveyorWorker._forget_dequeue). A job taken for stranded by
     mistake does no harm: its row's new job claims the row, the old one finds it taken."""
-    queued = [job_id for job_id, state in states.items() if state.status == "queued" and state.origin]
-    missing = not_waiting(queued, {job_id: states[job_id].origin for job_id in queued}, connection)
+    queued = {job_id: state.origin for job_id, state in states.items() if state.status == "queued" and state.origin}
+    missing = not_waiting(queued, connection)
     if not missing:
         return []
     now = connection.time()[0]
@@ -129,21 +129,20 @@ def stranded_jobs(states, connection):
     return [job_id for job_id, since in zip(missing, replies) if since and now - int(since) > settings.WORKER_ALIVE_TTL]
 
 
-def not_waiting(job_ids, origins, connection):
-    """The jobs of `job_ids` missing from their queue's list. (A job parked in a schedule,
-    rate-limited or delayed, says "scheduled", not "queued".)"""
+def not_waiting(origins, connection):
+    """The jobs of `origins` ({job id: its queue}) missing from their queue's list. (A job
+    parked in a schedule, rate-limited or delayed, says "scheduled", not "queued".)"""
     in_queues = set()
     for origin in set(origins.values()):
         in_queues |= queued_ids(origin, connection)
-    return [job_id for job_id in job_ids if job_id not in in_queues]
+    return [job_id for job_id in origins if job_id not in in_queues]
 
 
 def queued_ids(origin, connection, chunk=10_000):
     """Every job id in the queue's list, read a chunk at a time (Redis serves others between)."""
-    queue_key = f"{Queue.redis_queue_namespace_prefix}{origin}"
     ids, start = set(), 0
     while True:
-        page = connection.lrange(queue_key, start, start + chunk - 1)
+        page = connection.lrange(queue_key(origin), start, start + chunk - 1)
         ids.update(job_id.decode() for job_id in page)
         if len(page) < chunk:
             return ids
@@ -153,7 +152,7 @@ def queued_ids(origin, connection, chunk=10_000):
 def drop_stranded(job_id, origin, connection):
     """Forget a stranded job, out of its queue's intermediate list too: its row gets a new
     job, and RQ's cleanup would otherwise fail it there, a failure that never happened."""
-    popped = intermediate_queue(origin, connection)
+    popped = IntermediateQueue(queue_key(origin), connection)
     with connection.pipeline(transaction=False) as pipe:
         pipe.lrem(popped.key, 1, job_id)
         pipe.delete(popped.get_first_seen_key(job_id), unseen_key(job_id), Job.key_for(job_id))

@@ -28,6 +28,15 @@ def age(row, seconds=60):
     Publishing.objects.filter(pk=row.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
 
 
+@pytest.fixture
+def queued_job(publishing, settings):
+    """The publishing's job, in its queue; a worker takes over a second to start a job."""
+    settings.WORKER_ALIVE_TTL = 1
+    age(publishing)
+    reconciler.reconcile(grace=5)
+    return job_of(publishing)
+
+
 def job_of(row):
     row.refresh_from_db()
     return Job.fetch(row.job_id, connection=get_redis())
@@ -108,17 +117,14 @@ def test_a_lost_row_behind_a_backlog_of_waiting_ones_is_resumed(publishing, monk
 
 
 @pytest.mark.parametrize("pop", ["lmove", "lpop"])
-def test_a_job_stranded_by_a_worker_killed_between_popping_and_starting_it_is_replaced(publishing, settings, pop):
+def test_a_job_stranded_by_a_worker_killed_between_popping_and_starting_it_is_replaced(publishing, queued_job, pop):
     """A worker pops a job (on one queue into the queue's intermediate list, on several with
     BLPOP, out of every list), then dies before the start (SIGKILL, OOM): the job still
     says "queued", but no worker will ever take it. Once it has been missing longer than a
     live worker takes to start a job, its row gets a new job, and the stranded one is
     forgotten (in the intermediate list, RQ would fail it minutes later)."""
-    settings.WORKER_ALIVE_TTL = 1
-    age(publishing)
-    reconciler.reconcile(grace=5)
     queue = get_queue("publishing-builds")
-    stranded = job_of(publishing)
+    stranded = queued_job
     popped = IntermediateQueue(queue.key, get_redis())
     if pop == "lmove":
         assert get_redis().lmove(queue.key, popped.key) == stranded.id.encode()
@@ -136,11 +142,8 @@ def test_a_job_stranded_by_a_worker_killed_between_popping_and_starting_it_is_re
     assert not get_redis().exists(unseen_key(stranded.id))
 
 
-def test_a_job_waiting_in_its_queue_is_never_taken_for_stranded(publishing, settings):
-    settings.WORKER_ALIVE_TTL = 1
-    age(publishing)
-    reconciler.reconcile(grace=5)
-    job = job_of(publishing)
+def test_a_job_waiting_in_its_queue_is_never_taken_for_stranded(publishing, queued_job):
+    job = queued_job
     for _ in range(3):
         age(publishing)
         assert reconciler.reconcile(grace=5) == 0
@@ -148,14 +151,11 @@ def test_a_job_waiting_in_its_queue_is_never_taken_for_stranded(publishing, sett
     assert job_of(publishing).id == job.id and get_queue("publishing-builds").get_job_ids() == [job.id]
 
 
-def test_a_job_going_back_to_its_queue_at_the_cap_is_not_taken_for_stranded(publishing, settings):
+def test_a_job_going_back_to_its_queue_at_the_cap_is_not_taken_for_stranded(publishing, queued_job):
     """At its queue's cap, a popped job goes back to the queue's front, again and again: a
     sighting in the intermediate list on an earlier trip does not count."""
-    settings.WORKER_ALIVE_TTL = 1
-    age(publishing)
-    reconciler.reconcile(grace=5)
     queue = get_queue("publishing-builds")
-    job = job_of(publishing)
+    job = queued_job
     popped = IntermediateQueue(queue.key, get_redis())
     get_redis().lmove(queue.key, popped.key)
     age(publishing)
