@@ -23,7 +23,9 @@ def outside_of(calls, leaseless):
     """The calls (dicts with start, end, parent) that ran in none of the `leaseless`
     windows (parent, since, until; a parent of None stands for any). When Redis forgets
     (a flush, a restart), the concurrency leases go with it: a job that held one runs on
-    without it until it ends, and each of its calls may rightly run beside another job's."""
+    without it until its worker's next heartbeat takes it again, a job that started
+    meanwhile holds the same slot, and until the first ends each of its calls may rightly
+    run beside that job's."""
     return [
         call
         for call in calls

@@ -6,7 +6,10 @@ on Redis's clock. One Lua script checks a job's start against its queue's cap an
 start-rate limit (jobs/ratelimit.py) and takes both, or neither: one round trip per job.
 The worker's liveness thread pushes the lease's expiry back while the job runs, and the
 lease is dropped in the pipeline RQ already sends when the job ends. A worker killed with
-SIGKILL stops pushing it back, so its slot frees itself within WORKER_ALIVE_TTL.
+SIGKILL stops pushing it back, so its slot frees itself within WORKER_ALIVE_TTL. When Redis
+loses its data (a flush, a restart without persistence), the running job's next refresh
+takes its lease again: the cap is void for at most one WORKER_HEARTBEAT, not for the rest
+of a job that may run for minutes.
 
 A pool of worker processes serving several queues (`rqworker-pool`) keeps one of its
 processes for the other queues: inside the pool, a queue's cap is min(concurrency,
@@ -70,18 +73,21 @@ return 0
 )
 
 # KEYS: the queue's leases, then the pool's when there is one. ARGV: the lease's member,
-# lease ms. XX: a lease released meanwhile is not brought back. The leases of killed
-# workers, expired, are pruned here.
+# lease ms. The leases of killed workers, expired, are pruned here. A lease Redis lost is
+# added again (no XX): only a running job's worker refreshes its lease, and never once it
+# has sent the lease's release (ConveyorWorker._lease_guard). Returns how many came back.
 REFRESH = (
     ratelimit.NOW_MS
     + """
+local added = 0
 for index, leases in ipairs(KEYS) do
     redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-    redis.call('ZADD', leases, 'XX', now + tonumber(ARGV[2]), ARGV[1])
+    added = added + redis.call('ZADD', leases, now + tonumber(ARGV[2]), ARGV[1])
     if index > 1 then
         redis.call('PEXPIRE', leases, ARGV[2])
     end
 end
+return added
 """
 )
 
@@ -121,8 +127,9 @@ class Lease:
     keys: tuple
     member: str
 
-    def refresh(self, connection, pipeline):
-        _script(connection, REFRESH)(keys=list(self.keys), args=[self.member, lease_ms()], client=pipeline)
+    def refresh(self, connection):
+        """Push the lease's expiry back, taking it again where Redis lost it. True if it did."""
+        return bool(_script(connection, REFRESH)(keys=list(self.keys), args=[self.member, lease_ms()]))
 
     def release(self, pipeline):
         for leases in self.keys:

@@ -142,6 +142,10 @@ class ConveyorWorker(SimpleWorker):
         self._pool = concurrency.current_pool() if len(self.queues) > 1 else None
         self._lease = None
         self._lease_release_sent = False
+        # Held while the liveness thread refreshes the running job's lease, and while the
+        # main thread sends or marks its release: a refresh takes a lost lease again, so it
+        # must never land after the release (the slot would stay taken until it expired).
+        self._lease_guard = threading.Lock()
         self._liveness_stop = threading.Event()
         self._liveness = threading.Thread(target=self._keep_alive, name="conveyor-liveness", daemon=True)
         self._grace_timer = None
@@ -202,7 +206,6 @@ class ConveyorWorker(SimpleWorker):
             self._liveness_stop.wait(settings.WORKER_HEARTBEAT)
 
     def _beat(self):
-        lease = self._lease
         scheduler_locks = self._scheduler_locks_to_watch()
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.set(alive_key(self.name), os.getpid(), ex=settings.WORKER_ALIVE_TTL)
@@ -215,18 +218,28 @@ class ConveyorWorker(SimpleWorker):
             # RQ's worker key and executions index, kept alive here rather than by every job
             # start: a long job blocks the main thread, not this one.
             self.heartbeat(pipeline=pipe)
-            if lease:
-                lease.refresh(self.connection, pipe)
             if scheduler_locks:
                 pipe.mget(scheduler_locks)
             replies = pipe.execute()
         registered, watching = replies[2], replies[3]
         if not registered and not self._liveness_stop.is_set():
             self._register_again()
+        self._refresh_lease()
         if watching:
             watchdog.promote_overdue(self.connection)
             watchdog.forget_dead_workers(self.connection, LIVE_WORKERS_KEY)
         self._look_after_scheduler(lock_free=bool(scheduler_locks) and None in replies[-1])
+
+    def _refresh_lease(self):
+        """Push the running job's lease back; take it again if Redis lost it. A round trip of
+        its own, once a heartbeat and only while a job holds a lease, so that the guard is
+        held for this one command and not for the whole heartbeat."""
+        with self._lease_guard:
+            lease = None if self._lease_release_sent else self._lease
+            if lease is not None and lease.refresh(self.connection):
+                log.warning(
+                    "worker %s: Redis lost the lease of job %s (flushed?): taken again", self.name, lease.member
+                )
 
     def _register_again(self):
         """Write the worker's hash and queue memberships again, as RQ does once at birth, so
@@ -517,15 +530,17 @@ class ConveyorWorker(SimpleWorker):
         else:
             super().cleanup_execution(job, pipeline, execution)
         metrics.send_along(job, pipeline)
-        if self._lease is not None and self._lease.member == job.id:
-            self._lease.release(pipeline)
-            self._lease_release_sent = True
+        with self._lease_guard:
+            if self._lease is not None and self._lease.member == job.id:
+                self._lease.release(pipeline)
+                self._lease_release_sent = True
         pipeline.hset(self.key, mapping={"state": WorkerStatus.IDLE, **self._statistics()})
         self._idle_sent = True
 
     def _end_lease(self):
-        lease, self._lease = self._lease, None
-        sent, self._lease_release_sent = self._lease_release_sent, False
+        with self._lease_guard:
+            lease, self._lease = self._lease, None
+            sent, self._lease_release_sent = self._lease_release_sent, False
         if lease is None or sent:
             return
         try:

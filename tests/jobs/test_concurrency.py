@@ -85,3 +85,38 @@ def test_a_killed_workers_slot_frees_itself(processes):
 
     started = wait_for(lambda: tasks.spans().get("next", (None,))[0], timeout=20, message="the next job")
     assert started - killed_at < 8  # WORKER_ALIVE_TTL is 2 s here
+
+
+def test_a_running_job_takes_its_lease_again_after_redis_forgot_it(processes):
+    enqueue(tasks.record_span, "long", 3, queue="notifications")
+    processes.worker("notifications")
+    wait_for(lambda: concurrency.running("notifications", get_redis()) == 1, message="the long job's lease")
+
+    get_redis().flushall()  # the job runs on; its lease, the record of its slot, is gone
+
+    # Its worker's next heartbeat (0.5 s here) takes the lease again: the cap holds again.
+    wait_for(lambda: concurrency.running("notifications", get_redis()) == 1, timeout=3, message="the lease back")
+    enqueue(tasks.record_span, "next", 0, queue="notifications")
+    processes.worker("notifications")
+    wait_for(lambda: "next>end" in dict(tasks.ran()), timeout=15, message="the next job")
+    ran = dict(tasks.ran())
+    assert ran["next>start"] >= ran["long>end"]  # the second worker waited for the slot
+    # Each lease was released when its job ended; none was taken again after that.
+    wait_for(lambda: concurrency.running("notifications", get_redis()) == 0, timeout=1, message="no lease left")
+
+
+def test_a_lease_whose_release_was_sent_is_not_taken_again(transactional_db):
+    from jobs.worker import ConveyorWorker
+
+    worker = ConveyorWorker([get_queue("notifications")], connection=get_redis())
+    worker._lease = concurrency.try_start(get_redis(), policy_for("notifications"), "ending").lease
+    get_redis().flushall()
+    worker._refresh_lease()
+    assert concurrency.running("notifications", get_redis()) == 1  # lost, and taken again
+
+    worker._lease_release_sent = True  # the job ended: its release rides in RQ's last pipeline
+    with get_redis().pipeline() as pipe:
+        worker._lease.release(pipe)
+        pipe.execute()
+    worker._refresh_lease()  # a heartbeat that comes after the release was sent
+    assert concurrency.running("notifications", get_redis()) == 0
