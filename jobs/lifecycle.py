@@ -273,7 +273,10 @@ def succeed(kind, row, job_id, **changes):
     """The job did what the row asked."""
     now = timezone.now()
     finished = {kind.error_field: "", kind.finished_field: now}
-    with transaction.atomic():
+    # Inside a caller's transaction (a rule check's run and rule), no savepoint: an error
+    # here is raised through the caller's, which rolls back, and a savepoint costs two round
+    # trips to PostgreSQL.
+    with transaction.atomic(savepoint=False):
         done = update(kind, row, job_id, status=kind.succeeded, **{**finished, **changes})
         if done:
             attempts.record_success(job_id, kind.model, row.pk)
