@@ -19,11 +19,28 @@ from bench.variants import RAW_QUEUE
 from tests.fakes.outside_fake import OUTSIDE_HOST, Outside
 
 
+class Burst:
+    """One worker running its queues empty: the seconds it took and the SQL statements this
+    process sent meanwhile through Django's cursors (so not psycopg's own BEGIN and COMMIT,
+    nor the health check's ping; SQLite's BEGIN IMMEDIATE is counted)."""
+
+    def __init__(self, worker):
+        from django.db import connection
+
+        self.statements = 0
+        started = time.perf_counter()
+        with connection.execute_wrapper(self._count):
+            worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+        self.seconds = time.perf_counter() - started
+
+    def _count(self, execute, sql, params, many, context):
+        self.statements += 1
+        return execute(sql, params, many, context)
+
+
 def burst(worker):
     """Seconds for `worker` to run its queues empty."""
-    started = time.perf_counter()
-    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
-    return time.perf_counter() - started
+    return Burst(worker).seconds
 
 
 def raw_rq(env, jobs):
@@ -44,19 +61,19 @@ def platform_worker(queue_name):
 
 
 def rule_checks(rules):
-    """Seconds for one ConveyorWorker to check every rule once (each page unchanged)."""
+    """The Burst of one ConveyorWorker checking every rule once (each page unchanged)."""
     queue_runs(rules)
-    return burst(platform_worker("rules-run"))
+    return Burst(platform_worker("rules-run"))
 
 
 def deliveries(user, rule, outside, count):
-    """Seconds for one ConveyorWorker to deliver `count` alerts to a JSON webhook channel."""
+    """The Burst of one ConveyorWorker delivering `count` alerts to a JSON webhook channel."""
     from alerts import services
 
     url = f"json://{OUTSIDE_HOST}:{outside.port}/hook/per-job"
     services.channel_create(user=user, name="per job", kind="apprise", url=url)
     queue_alerts(rule, count, "pj")
-    return burst(platform_worker("alerts-dispatch"))
+    return Burst(platform_worker("alerts-dispatch"))
 
 
 def run(env, jobs=500):
@@ -71,13 +88,19 @@ def run(env, jobs=500):
         hook = f"{outside.url}/hook/raw"
         user, rules = make_rules(url, jobs)
         rule_checks(rules)  # the baselines: one snapshot per rule
-        results = {
-            "jobs": jobs,
-            "raw_checks": raw_rq(env, [(tasks.check_page, (url,))] * jobs),
-            "checks": rule_checks(rules),
-            "raw_posts": raw_rq(env, [(tasks.post_hook, (hook, {"title": "t", "message": "m"}))] * jobs),
-            "deliveries": deliveries(user, rules[0], outside, jobs),
-        }
+        raw_checks = raw_rq(env, [(tasks.check_page, (url,))] * jobs)
+        checks = rule_checks(rules)
+        raw_posts = raw_rq(env, [(tasks.post_hook, (hook, {"title": "t", "message": "m"}))] * jobs)
+        sent = deliveries(user, rules[0], outside, jobs)
+    results = {
+        "jobs": jobs,
+        "raw_checks": raw_checks,
+        "checks": checks.seconds,
+        "check_statements": checks.statements,
+        "raw_posts": raw_posts,
+        "deliveries": sent.seconds,
+        "delivery_statements": sent.statements,
+    }
     results["checks_done"] = RuleRun.objects.filter(status="succeeded").count() - jobs
     results["delivered"] = AlertDelivery.objects.filter(status="delivered").count()
     return results
@@ -86,16 +109,19 @@ def run(env, jobs=500):
 def report(results):
     jobs = results["jobs"]
     ms = {name: results[name] * 1000 / jobs for name in ("raw_checks", "checks", "raw_posts", "deliveries")}
+    statements = {name: results[f"{name}_statements"] / jobs for name in ("check", "delivery")}
     print(f"\nper job, one worker in one process ({jobs} jobs each; the page unchanged)")
     print(f"  raw RQ: GET + extract (baseline)   {ms['raw_checks']:6.2f} ms")
     print(
         f"  rule check                         {ms['checks']:6.2f} ms   "
-        f"{ms['raw_checks'] / ms['checks']:.2f}× raw RQ's rate; {results['checks_done']} succeeded"
+        f"{ms['raw_checks'] / ms['checks']:.2f}× raw RQ's rate; {results['checks_done']} succeeded; "
+        f"{statements['check']:.1f} SQL statements a job"
     )
     print(f"  raw RQ: POST the JSON (baseline)   {ms['raw_posts']:6.2f} ms")
     print(
         f"  delivery (apprise json://)         {ms['deliveries']:6.2f} ms   "
-        f"{ms['raw_posts'] / ms['deliveries']:.2f}× raw RQ's rate; {results['delivered']} delivered"
+        f"{ms['raw_posts'] / ms['deliveries']:.2f}× raw RQ's rate; {results['delivered']} delivered; "
+        f"{statements['delivery']:.1f} SQL statements a job"
     )
 
 
