@@ -19,13 +19,16 @@ from datetime import UTC, datetime
 import httpx
 
 from .limits import GRANT_TO_FETCH_SLACK, most_at_once, outside_of, overlapping_pairs, windows
-from .stack import Stack, wait_until
+from .stack import WORKER_HEARTBEAT, Stack, wait_until
 
 FINAL = {"succeeded", "failed", "delivered", "duplicate"}
 # Rows that have not moved for this long, unfinished, are stuck.
 STILL_SECONDS = 60
 # A kill that found no busy worker for a minute: not a recovery, counted apart.
 NOTHING_TO_KILL = "nothing to kill"
+# Once Redis answers again after forgetting, a running job's worker takes its lease again at
+# its next heartbeat; the slack covers a heartbeat that was waiting on the Redis that went.
+RETAKE_SECONDS = WORKER_HEARTBEAT + 2
 
 
 @dataclass
@@ -75,8 +78,10 @@ class Results:
     duplicates: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)  # what -> {"most": n, "limit": n, ...}
     redis_forgot: list = field(default_factory=list)  # time.time() of each flush or Redis restart
-    # What the publishing queue's leases held when Redis forgot: {moment, jobs, workers (name: pid)}
+    # What the publishing queue's leases held when Redis forgot: {moment, back, jobs}; back:
+    # when Redis answered again (the moment itself for a flush)
     forgotten_leases: list = field(default_factory=list)
+    worker_pids: dict = field(default_factory=dict)  # every worker seen: name -> pid
     faults: list = field(default_factory=list)  # (time.time(), fault) as each began
     not_thrown: Counter = field(default_factory=Counter)  # fault -> times it found nothing to hit
     started: float = 0.0  # time.time() as the load began
@@ -272,6 +277,7 @@ class Drill:
         """Workers busy with a job, as Redis says, whose process is alive: a killed worker's
         registration says "busy" until the watchdog forgets it."""
         workers = worker_class.all(connection=self.stack.redis_client())
+        self.results.worker_pids.update({worker.name: worker.pid for worker in workers})
         return [worker for worker in workers if worker.get_state() == "busy" and worker.pid and alive(worker.pid)]
 
     def row_of_job(self, job_id):
@@ -297,23 +303,25 @@ class Drill:
     def restart_redis(self):
         """Redis restarted without persistence: like a flush, with a moment of no Redis."""
         active = self.active_rows()
-        self.forget(lambda pipe: None, then=self.stack.stop_redis)
+        forgot = self.forget(lambda pipe: None, then=self.stack.stop_redis)
         self.stack.start_redis()
+        forgot["back"] = time.time()
         return self.time_until_live(active)
 
     def outage(self):
         """Redis stopped a while: enqueueing answers 503 fast, reads work, health says
         degraded; then everything heals without a restart of web or workers."""
         active = self.active_rows()
-        self.forget(lambda pipe: None, then=self.stack.stop_redis)
+        forgot = self.forget(lambda pipe: None, then=self.stack.stop_redis)
         started = time.monotonic()
         observed = []
         while time.monotonic() - started < self.plan.outage_seconds:
             observed.append(self.probe_outage())
             time.sleep(1)
         self.stack.start_redis()
+        forgot["back"] = time.time()
         # Redis comes back empty: calls running now lost their leases too.
-        self.results.redis_forgot.append(time.time())
+        self.results.redis_forgot.append(forgot["back"])
         self.results.outage = summarize_outage(observed)
         return self.time_until_live(active)
 
@@ -388,15 +396,15 @@ class Drill:
     def forget(self, in_transaction, then=lambda: None):
         """Make Redis forget (`in_transaction` adds FLUSHALL to the transaction that reads
         the publishing queue's leases, or `then` stops Redis right after it), noting which
-        jobs held a lease and which worker processes were alive: those jobs run on without
-        one (check_limits)."""
+        jobs held a lease: those run on without one until their workers take it again
+        (check_limits). Returns that note."""
         from rq import Worker
 
         from jobs.concurrency import leases_key
         from publishing.services import QUEUE
 
         client = self.stack.redis_client()
-        workers = {worker.name: worker.pid for worker in Worker.all(connection=client)}
+        self.results.worker_pids.update({worker.name: worker.pid for worker in Worker.all(connection=client)})
         with client.pipeline() as pipe:
             pipe.zrange(leases_key(QUEUE), 0, -1)
             in_transaction(pipe)
@@ -404,8 +412,9 @@ class Drill:
         then()
         moment = time.time()
         self.results.redis_forgot.append(moment)
-        jobs = [holder.decode() for holder in holders]
-        self.results.forgotten_leases.append({"moment": moment, "jobs": jobs, "workers": workers})
+        forgot = {"moment": moment, "back": moment, "jobs": [holder.decode() for holder in holders]}
+        self.results.forgotten_leases.append(forgot)
+        return forgot
 
     def active_rows(self):
         from jobs import lifecycle
@@ -527,21 +536,29 @@ class Drill:
         return {"publishing": Publishing, "fetch": Fetch, "run": RuleRun, "action": UserAction}
 
     def leaseless_jobs(self):
-        """(worker pid, since, until) for each job that held a publishing lease when Redis
-        forgot it, from the moment Redis forgot until the job's attempt ended."""
+        """(worker pid, since, until) windows in which a job's `eas` calls may rightly run
+        beside another's. A job that held a publishing lease when Redis forgot it runs without
+        one until its worker's next heartbeat, once Redis answers again, takes it again
+        (RETAKE_SECONDS); a job that started in that gap took the slot the first one still
+        holds, and may run beside it until it ends. Any other overlap is the cap failing."""
         from jobs.models import Attempt
         from publishing.services import QUEUE
 
         windows = []
         for forgot in self.results.forgotten_leases:
-            moment = forgot["moment"]
-            attempts = Attempt.objects.filter(
-                queue=QUEUE, job_id__in=forgot["jobs"], started_at__lte=datetime.fromtimestamp(moment, tz=UTC)
-            )
-            for worker, ended_at in attempts.values_list("worker", "ended_at"):
-                # An unknown worker's pid: any call in that window is left out.
-                windows.append((forgot["workers"].get(worker), moment, ended_at.timestamp()))
+            moment, retaken = forgot["moment"], forgot["back"] + RETAKE_SECONDS
+            attempts = Attempt.objects.filter(queue=QUEUE)
+            holders = attempts.filter(job_id__in=forgot["jobs"], started_at__lte=as_datetime(moment))
+            for worker, ended_at in holders.values_list("worker", "ended_at"):
+                windows.append((self.pid_of(worker), moment, min(ended_at.timestamp(), retaken)))
+            in_the_gap = attempts.filter(started_at__gt=as_datetime(moment), started_at__lte=as_datetime(retaken))
+            for worker, ended_at in in_the_gap.values_list("worker", "ended_at"):
+                windows.append((self.pid_of(worker), moment, ended_at.timestamp()))
         return windows
+
+    def pid_of(self, worker_name):
+        # A worker the drill never saw (born and gone between its looks): None, any pid.
+        return self.results.worker_pids.get(worker_name)
 
     def described(self, pair):
         """Two calls that ran at once, as times since the load began, with the faults of the
@@ -589,10 +606,11 @@ class Drill:
             "calls": len(runs),
             "killed before they ended (not counted)": len(runs) - len(ended),
             "running when Redis forgot (not counted)": len(ended) - len(clear),
-            "later in a job whose lease Redis forgot (not counted)": len(clear) - len(counted),
+            "later, before its lease was taken again, or in a job started meanwhile (not counted)": len(clear)
+            - len(counted),
             # What leaving those out hides: overlaps with a call that ran without its lease.
             "overlaps left out, with a call running when Redis forgot": overlaps[0] - overlaps[1],
-            "overlaps left out, with a later call of such a job": overlaps[1] - overlaps[2],
+            "overlaps left out, with such a later call": overlaps[1] - overlaps[2],
             "overlaps": [self.described(pair) for pair in overlapping_pairs(counted)[:5]],
         }
         rate = policy_for("rules-run").rate_limit
@@ -633,3 +651,7 @@ def summarize_outage(observed):
         "read answers": dict(Counter(probe["read"] for probe in observed)),
         "health": dict(Counter(probe["health"] for probe in observed)),
     }
+
+
+def as_datetime(moment):
+    return datetime.fromtimestamp(moment, tz=UTC)

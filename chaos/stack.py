@@ -26,6 +26,9 @@ from tests.fakes.eas_fake import FakeEas  # noqa: E402
 from tests.fakes.outside_fake import Outside  # noqa: E402
 from tests.fakes.platforms_fake import FakePlatforms  # noqa: E402
 
+# Seconds between a worker's heartbeats: short, so that the drill's faults heal fast.
+WORKER_HEARTBEAT = 1
+
 # Short delays, so that minutes of chaos see many retries, polls and reconciliations. The
 # watched pages share one host, so their per-domain limit (one fetch a second, in bursts of
 # six) binds under the drill's load: the drill checks that it holds across hosts, as it does
@@ -107,7 +110,7 @@ class Stack:
             "EAS_CLI": self.eas.executable,
             "EAS_POLL_INTERVAL": "1",
             "EAS_PROJECTS_ROOT": str(projects.parent),
-            "WORKER_HEARTBEAT": "1",
+            "WORKER_HEARTBEAT": str(WORKER_HEARTBEAT),
             "WORKER_ALIVE_TTL": "3",
             "WORKER_SHUTDOWN_GRACE": "20",
             "RECONCILE_INTERVAL": "2",
