@@ -403,13 +403,28 @@ def action_job_options(user_action):
 def action_run(user_action):
     """Do the action on the remote instance in the user's name, through their account's
     instance. The request is recorded on the row before it leaves (`sent_at`), so that a
-    reply that may already have been posted (a crash mid-request) is never posted twice."""
+    reply that may already have been posted (a crash mid-request) is never posted twice,
+    and a like or boost cut short is sent again only if the instance shows it not done."""
     post = user_action.post
     if user_action.sent_at and not retry_is_harmless(user_action):
         raise lifecycle.PermanentFailure(f"{UNSURE_REPLY}: an earlier try was cut short")
     account = RemoteAccount.objects.filter(user_id=user_action.user_id, host=post.source.host).first()
     if account is None:
         raise lifecycle.PermanentFailure(f"No account on {post.source.host} any more.")
+    if user_action.sent_at:
+        try:
+            done = done_before(user_action, account)
+        except RateLimited as exc:
+            return action_wait(user_action, exc.seconds, sent_at=user_action.sent_at)  # still unsure
+        except (FetchRefused, Refused) as exc:
+            raise lifecycle.PermanentFailure(str(exc)) from None
+        if done is not None:
+            return action_succeed(user_action, done, "its earlier try had landed")
+    return action_send(user_action, account)
+
+
+def action_send(user_action, account):
+    post = user_action.post
     lifecycle.update(ACTION, user_action, user_action.job_id, sent_at=timezone.now())
     try:
         with new_client() as client:
@@ -432,8 +447,26 @@ def action_run(user_action):
         elif not retry_is_harmless(user_action):
             raise lifecycle.PermanentFailure(f"{lifecycle.describe(exc)} ({UNSURE_REPLY})") from None
         raise
+    return action_succeed(user_action, remote_id)
+
+
+def done_before(user_action, account):
+    """What the instance says of an action whose earlier try was cut short after it left:
+    the remote id if it shows it done, None if not (module's done_before)."""
+    post = user_action.post
+    with new_client() as client:
+        return module_for(post.source.platform).done_before(
+            client,
+            account.instance_url,
+            account.credentials["access_token"],
+            action=user_action.action,
+            status_id=post.remote_id,
+        )
+
+
+def action_succeed(user_action, remote_id, how="sent"):
     lifecycle.succeed(ACTION, user_action, user_action.job_id, remote_id=remote_id)
-    log.info("action %s (%s post %s) done", user_action.pk, user_action.action, user_action.post_id)
+    log.info("action %s (%s post %s) done: %s", user_action.pk, user_action.action, user_action.post_id, how)
     return "succeeded"
 
 
@@ -446,11 +479,12 @@ def retry_is_harmless(user_action):
     return user_action.action != UserAction.Action.REPLY or user_action.post.source.platform == Source.Platform.MASTODON
 
 
-def action_wait(user_action, seconds):
-    """The instance said 429: the action waits, and so does every action on that host."""
+def action_wait(user_action, seconds, sent_at=None):
+    """The instance said 429: the action waits, and so does every action on that host. The
+    request was refused, not sent (`sent_at` None: a later try may send it), unless it was
+    the question whether an earlier try landed, which stays open."""
     ratelimit.block(ratelimit.limiter_key(ACTION_QUEUE, user_action.post.source.rate_key), seconds)
-    # The request was refused, not sent: a later try may send it.
-    return lifecycle.wait(ACTION, user_action, user_action.job_id, seconds, sent_at=None)
+    return lifecycle.wait(ACTION, user_action, user_action.job_id, seconds, sent_at=sent_at)
 
 
 ACTION = lifecycle.Kind(

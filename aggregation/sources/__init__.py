@@ -2,7 +2,11 @@
 
 A module exposes `fetch(client, source, cursor, *, max_pages, page_size)` returning a
 FetchResult: the posts newer than `cursor` (newest first), the cursor the next fetch
-starts from, and how many pages it read.
+starts from, and how many pages it read. A platform users act on also exposes
+`act(client, base_url, token, *, action, status_id, text, idempotency_key)`, and
+`done_before(client, base_url, token, *, action, status_id)`: whether the instance shows a
+like or boost already done in the account's name (the remote id, "" when it has none to
+give) or not (None), asked before an action cut short mid-request is sent again.
 """
 
 import html
@@ -124,6 +128,11 @@ def send_json(client, method, url, body, headers):
     headers = {**headers, "Content-Type": "application/json"}
     content = json.dumps(body).encode()
     return outbound.request(client, method, url, headers=headers, content=content, follow_redirects=False)
+
+
+def read_json(client, url, headers):
+    """A GET in a user's name: guarded and never redirected, like send_json."""
+    return json_of(outbound.request(client, "GET", url, headers=headers, follow_redirects=False))
 
 
 def module_for(platform):

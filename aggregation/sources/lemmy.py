@@ -6,7 +6,18 @@ page bound is reached.
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json, web_url, web_urls
+from . import (
+    FetchResult,
+    NormalizedPost,
+    SourceError,
+    json_of,
+    parse_time,
+    read_json,
+    sanitized,
+    send_json,
+    web_url,
+    web_urls,
+)
 
 
 def fetch(client, source, cursor, *, max_pages, page_size):
@@ -68,3 +79,14 @@ def act(client, base_url, token, *, action, status_id, text="", idempotency_key=
     answer = json_of(send_json(client, "POST", url, body, headers))
     made = answer.get("comment_view") or answer.get("post_view") or {}
     return str((made.get("comment") or made.get("post") or {}).get("id", ""))
+
+
+def done_before(client, base_url, token, *, action, status_id):
+    """The post's id if the account's vote on it is already the upvote, None if not (or for
+    a comment, which cannot be told apart)."""
+    if action != "like":
+        return None
+    url = f"{base_url.rstrip('/')}/api/v3/post?id={int(status_id)}"
+    answer = read_json(client, url, {"Authorization": f"Bearer {token}"})
+    view = (answer.get("post_view") if isinstance(answer, dict) else None) or {}
+    return str((view.get("post") or {}).get("id", status_id)) if view.get("my_vote") == 1 else None

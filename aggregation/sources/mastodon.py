@@ -13,7 +13,18 @@ from django.utils.dateparse import parse_datetime
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json, web_url, web_urls
+from . import (
+    FetchResult,
+    NormalizedPost,
+    SourceError,
+    json_of,
+    parse_time,
+    read_json,
+    sanitized,
+    send_json,
+    web_url,
+    web_urls,
+)
 
 
 def endpoint(source):
@@ -116,6 +127,8 @@ def normalize(status):
 # --- acting in a user's name -----------------------------------------------------------------
 
 ACTION_PATHS = {"like": "/api/v1/statuses/{id}/favourite", "boost": "/api/v1/statuses/{id}/reblog"}
+# What a status says of the account that reads it, once it has liked or boosted it.
+DONE_FLAGS = {"like": "favourited", "boost": "reblogged"}
 
 
 def act(client, base_url, token, *, action, status_id, text="", idempotency_key=""):
@@ -133,3 +146,16 @@ def act(client, base_url, token, *, action, status_id, text="", idempotency_key=
         url, body = base + ACTION_PATHS[action].format(id=status_id), {}
     answer = json_of(send_json(client, "POST", url, body, headers))
     return str(answer.get("id", "")) if isinstance(answer, dict) else ""
+
+
+def done_before(client, base_url, token, *, action, status_id):
+    """The status's id if the account has already liked it ("" for a boost: the boost's own
+    id is not on the status), None if not; a reply cannot be told apart (None), and needs
+    not be: its Idempotency-Key keeps it from being posted twice."""
+    if action not in DONE_FLAGS:
+        return None
+    url = f"{base_url.rstrip('/')}/api/v1/statuses/{status_id}"
+    status = read_json(client, url, {"Authorization": f"Bearer {token}"})
+    if not isinstance(status, dict) or status.get(DONE_FLAGS[action]) is not True:
+        return None
+    return str(status.get("id", "")) if action == "like" else ""

@@ -2,7 +2,18 @@
 
 from core import outbound
 
-from . import FetchResult, NormalizedPost, SourceError, json_of, parse_time, sanitized, send_json, web_url, web_urls
+from . import (
+    FetchResult,
+    NormalizedPost,
+    SourceError,
+    json_of,
+    parse_time,
+    read_json,
+    sanitized,
+    send_json,
+    web_url,
+    web_urls,
+)
 
 
 def endpoint(source):
@@ -80,3 +91,13 @@ def act(client, base_url, token, *, action, status_id, text="", idempotency_key=
     url = f"{base}/api/v1/videos/{status_id}/comment-threads"
     answer = json_of(send_json(client, "POST", url, {"text": text}, headers))
     return str((answer.get("comment") or {}).get("id", ""))
+
+
+def done_before(client, base_url, token, *, action, status_id):
+    """ "" (a like has no id of its own) if the account's rating of the video is already a
+    like, None if not (or for a comment, which cannot be told apart)."""
+    if action != "like":
+        return None
+    url = f"{base_url.rstrip('/')}/api/v1/users/me/videos/{status_id}/rating"
+    answer = read_json(client, url, {"Authorization": f"Bearer {token}"})
+    return "" if isinstance(answer, dict) and answer.get("rating") == "like" else None

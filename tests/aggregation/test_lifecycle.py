@@ -107,6 +107,75 @@ def test_a_lemmy_reply_cut_short_is_never_posted_again(api, remote, post_id, run
     assert remote.requests("/api/v3/comment") == []
 
 
+# What a worker killed mid-request may have left at each platform: the like, already taken.
+LANDED_LIKES = {
+    "mastodon": lambda remote_id: ("POST", f"/api/v1/statuses/{remote_id}/favourite", {}),
+    "lemmy": lambda remote_id: ("POST", "/api/v3/post/like", {"post_id": int(remote_id), "score": 1}),
+    "peertube": lambda remote_id: ("PUT", f"/api/v1/videos/{remote_id}/rate", {"rating": "like"}),
+}
+LIKE_SENT = {
+    "mastodon": lambda remote_id: f"/api/v1/statuses/{remote_id}/favourite",
+    "lemmy": lambda remote_id: "/api/v3/post/like",
+    "peertube": lambda remote_id: f"/api/v1/videos/{remote_id}/rate",
+}
+FEEDS = {"mastodon": "public", "lemmy": "technology", "peertube": "instance"}
+
+
+def like_cut_short(api, post, *, landed, remote):
+    """A like whose worker was killed mid-request: the row says it was sent; `landed` says
+    whether the instance took it before the worker died."""
+    response = api.post(f"/api/v1/posts/{post.pk}/actions", {"action": "like"})
+    assert response.status_code == 202, response.text
+    if landed:
+        method, path, body = LANDED_LIKES[post.source.platform](post.remote_id)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        assert remote.client.request(method, path, json=body, headers=headers).status_code < 300
+    UserAction.objects.filter(pk=response.json()["id"]).update(sent_at="2026-11-25T10:00:00Z")
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize("platform", ["mastodon", "lemmy", "peertube"])
+def test_a_like_cut_short_after_it_landed_is_not_sent_again(
+    api, remote, post_id, run_worker_burst, instant_retries, platform
+):
+    post = Post.objects.select_related("source").get(pk=post_id(platform, FEEDS[platform]))
+    action_id = like_cut_short(api, post, landed=True, remote=remote)
+
+    run_worker_burst("user-actions")
+
+    action = UserAction.objects.get(pk=action_id)
+    assert action.status == "succeeded" and action.attempts == 1
+    assert len(remote.requests(LIKE_SENT[platform](post.remote_id))) == 1  # the one that landed, only
+    assert_registry_agrees(action, "user-actions")
+
+
+@pytest.mark.parametrize("platform", ["mastodon", "lemmy", "peertube"])
+def test_a_like_cut_short_before_it_landed_is_sent(api, remote, post_id, run_worker_burst, instant_retries, platform):
+    post = Post.objects.select_related("source").get(pk=post_id(platform, FEEDS[platform]))
+    action_id = like_cut_short(api, post, landed=False, remote=remote)
+
+    run_worker_burst("user-actions")
+
+    action = UserAction.objects.get(pk=action_id)
+    assert action.status == "succeeded"
+    assert len(remote.requests(LIKE_SENT[platform](post.remote_id))) == 1
+
+
+def test_a_like_cut_short_waits_when_the_instance_says_429_to_the_question(
+    api, remote, post_id, run_worker_burst, instant_retries
+):
+    post = Post.objects.select_related("source").get(pk=post_id())
+    action_id = like_cut_short(api, post, landed=True, remote=remote)
+    remote.misbehave(f"/api/v1/statuses/{post.remote_id}", status=429, retry_after=60, times=1)
+
+    run_worker_burst("user-actions")
+
+    action = UserAction.objects.get(pk=action_id)
+    # Still unsure whether the first try landed: it waits, and still says it was sent.
+    assert action.status == "queued" and action.sent_at is not None
+    assert len(remote.requests(f"/api/v1/statuses/{post.remote_id}/favourite")) == 1
+
+
 def test_actions_go_to_the_accounts_instance_whatever_the_source_says(
     api, remote, post_id, run_worker_burst, instant_retries
 ):

@@ -33,6 +33,7 @@ class Store:
         self.posts, self.misbehaviours, self.requests, self.next_id = {}, [], [], 1000
         self.rate_limit_remaining = 300
         self.replies = {}
+        self.acted = set()  # (token, what, id): a like, boost or vote an account has made
 
     def add(self, platform, feed, posts):
         with self.lock:
@@ -54,6 +55,23 @@ class Store:
             if idempotency_key:
                 self.replies[idempotency_key] = str(self.next_id)
             return str(self.next_id)
+
+    def act(self, token, what, post_id):
+        with self.lock:
+            self.acted.add((token, what, str(post_id)))
+
+    def has_acted(self, token, what, post_id):
+        with self.lock:
+            return (token, what, str(post_id)) in self.acted
+
+    def find(self, platform, post_id):
+        """The stored post of `platform` with this id (its number for Lemmy), or None."""
+        with self.lock:
+            for (stored_platform, feed), posts in self.posts.items():
+                for post in posts if stored_platform == platform else ():
+                    if str(post_id) in (post["id"], str(post["number"])):
+                        return feed, post
+        return None
 
     def take_misbehaviour(self, path):
         with self.lock:
@@ -282,6 +300,8 @@ class Handler(FakeHandler):
         if self.misbehaved(path):
             return
         if path.startswith("/api/v1/videos/") and path.endswith("/rate"):
+            if body.get("rating") == "like":
+                STORE.act(self.token, "rating", path.split("/")[4])
             return self.send_raw(204, b"", None, {})
         self.send_json(404, {"error": "Record not found"})
 
@@ -297,6 +317,8 @@ class Handler(FakeHandler):
             return self.send_json(401, {"error": "The access token is invalid"})
         parts = path.strip("/").split("/")
         if path == "/api/v3/post/like":
+            if body.get("score") == 1:
+                STORE.act(self.token, "my_vote", body.get("post_id"))
             return self.send_json(
                 200, {"post_view": {"post": {"id": body.get("post_id")}, "my_vote": body.get("score")}}
             )
@@ -316,6 +338,7 @@ class Handler(FakeHandler):
                 },
             )
         if len(parts) == 5 and parts[:3] == ["api", "v1", "statuses"] and parts[4] in ("favourite", "reblog"):
+            STORE.act(self.token, parts[4] + "d", parts[3])
             return self.send_json(200, {"id": parts[3], parts[4] + "d": True})
         self.send_json(404, {"error": "Record not found"})
 
@@ -335,10 +358,17 @@ class Handler(FakeHandler):
         )
         return True
 
+    @property
+    def token(self):
+        return self.headers.get("Authorization", "")
+
     def route(self, path, query):
         feed = mastodon_feed(path)
         if feed:
             return self.mastodon(path, feed, query)
+        acted = self.what_was_done(path, query)
+        if acted is not None:
+            return self.send_json(*acted)
         if path == "/api/v3/post/list":
             return self.send_json(200, lemmy_posts(self.base, query.get("community_name", ""), query))
         if path == "/api/v1/videos":
@@ -348,6 +378,27 @@ class Handler(FakeHandler):
         if path.startswith("/feeds/"):
             return self.feed(path)
         self.send_json(404, {"error": "Record not found"})
+
+    def what_was_done(self, path, query):
+        """(status, body) of the GETs that say whether this account liked, boosted or voted
+        for a post, as each platform answers them; None for any other path."""
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[:3] == ["api", "v1", "statuses"]:
+            found = STORE.find("mastodon", parts[3])
+            if found is None:
+                return 404, {"error": "Record not found"}
+            flags = {flag: STORE.has_acted(self.token, flag, parts[3]) for flag in ("favourited", "reblogged")}
+            return 200, {**mastodon_status(self.base, found[1]), **flags}
+        if path == "/api/v3/post":
+            found = STORE.find("lemmy", query.get("id", ""))
+            if found is None:
+                return 404, {"error": "couldnt_find_post"}
+            vote = 1 if STORE.has_acted(self.token, "my_vote", query["id"]) else None
+            return 200, {"post_view": {**lemmy_view(self.base, found[0], found[1]), "my_vote": vote}}
+        if len(parts) == 7 and parts[:5] == ["api", "v1", "users", "me", "videos"] and parts[6] == "rating":
+            rating = "like" if STORE.has_acted(self.token, "rating", parts[5]) else "none"
+            return 200, {"id": parts[5], "rating": rating}
+        return None
 
     def mastodon(self, path, feed, query):
         page = mastodon_page(STORE.newest_first("mastodon", feed), query)
