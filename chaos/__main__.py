@@ -14,9 +14,9 @@ import math
 import sys
 import time
 
-from .drill import FULL, Drill, Plan
+from .drill import FULL, KILL_GOAL, Drill, Plan
 
-GOALS = {"kill": 30, "host down": 30, "flush": 60, "redis restart": 60, "outage": 60}
+GOALS = {"kill": KILL_GOAL, "host down": 30, "flush": 60, "redis restart": 60, "outage": 60}
 
 
 def main(argv=None):
@@ -57,6 +57,7 @@ def figures_of(results, plan, *, postgres):
         "final states": dict(results.final),
         "lost or stuck": [list(row) for row in results.unfinished],
         "stuck, explained": results.stuck,
+        "kills late to recover, explained": results.slow_kills,
         "faults thrown": [
             f"{time.strftime('%H:%M:%S', time.gmtime(moment))} {fault}" for moment, fault in results.faults
         ],
@@ -86,6 +87,8 @@ def table(figures):
         goal = GOALS.get(fault)
         shown = "never" if seconds is None else f"{seconds:.1f} s"
         lines.append(f"  {fault:<21} {shown:>16}   {f'≤ {goal} s' if goal else '-'}")
+    for late in figures["kills late to recover, explained"]:
+        lines.append(f"    late: {late}")
     for fault, times in figures["faults not thrown (nothing to hit)"].items():
         lines.append(f"  {fault:<21} {'not thrown':>16}   {times}× no busy worker to hit for a minute")
     lines.append("")

@@ -26,6 +26,7 @@ FINAL = {"succeeded", "failed", "delivered", "duplicate"}
 STILL_SECONDS = 60
 # A kill that found no busy worker for a minute: not a recovery, counted apart.
 NOTHING_TO_KILL = "nothing to kill"
+KILL_GOAL = 30  # seconds for a killed worker's row to move on
 # Once Redis answers again after forgetting, a running job's worker takes its lease again at
 # its next heartbeat; the slack covers a heartbeat that was waiting on the Redis that went.
 RETAKE_SECONDS = WORKER_HEARTBEAT + 2
@@ -75,6 +76,7 @@ class Results:
     final: Counter = field(default_factory=Counter)
     unfinished: list = field(default_factory=list)
     stuck: list = field(default_factory=list)  # what the rows and Redis said of the first unfinished
+    slow_kills: list = field(default_factory=list)  # the same, of a killed worker's row late to move on
     duplicates: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)  # what -> {"most": n, "limit": n, ...}
     redis_forgot: list = field(default_factory=list)  # time.time() of each flush or Redis restart
@@ -269,9 +271,21 @@ class Drill:
             killed = time.monotonic()
             if row is None:
                 return 0.0
-            moved = wait_until(lambda row=row: self.row_moved_on(*row), timeout=120, interval=0.2)
+            moved = wait_until(lambda row=row: self.row_moved_on(*row), timeout=KILL_GOAL, interval=0.2)
+            if not moved:
+                self.results.slow_kills.append(self.explained_kill(worker, row))
+                moved = wait_until(lambda row=row: self.row_moved_on(*row), timeout=120 - KILL_GOAL, interval=0.2)
             return time.monotonic() - killed if moved else None
         return NOTHING_TO_KILL
+
+    def explained_kill(self, worker, row):
+        """What the killed worker's row, its attempts and Redis say once it is late to move on."""
+        model, _, before = row
+        kind = next((name for name, known in self.models().items() if known is model), "delivery")
+        alive = self.stack.redis_client().exists(f"conveyor:worker-alive:{worker.name}")
+        return {"worker": f"{worker.name} (pid {worker.pid}), liveness key {'still there' if alive else 'gone'}"} | (
+            self.explained(kind, before["pk"])
+        )
 
     def busy_workers(self, worker_class):
         """Workers busy with a job, as Redis says, whose process is alive: a killed worker's
