@@ -283,8 +283,11 @@ QUEUE_POLICIES = {
     name: {**policy, **env_json(f"CONVEYOR_QUEUE_{name.upper().replace('-', '_')}_JSON", {})}
     for name, policy in DEFAULT_QUEUE_POLICIES.items()
 }
-# Queues `manage.py rqworker` and `rqworker-pool` serve when none are named, highest priority first.
-WORKER_QUEUES = env_list("WORKER_QUEUES", list(QUEUE_POLICIES))
+# Queues `manage.py rqworker` and `rqworker-pool` serve when none are named, highest priority
+# first. The platform's upkeep (the reconciler above all) comes first: behind the others, a
+# backlog would hold it back, and a killed worker's rows would wait for the backlog to drain.
+# Its concurrency of 1 keeps it to one worker at a time.
+WORKER_QUEUES = env_list("WORKER_QUEUES", ["maintenance", *(name for name in QUEUE_POLICIES if name != "maintenance")])
 # `rqworker-pool`'s size when --num-workers is not given (one queue named: that queue's
 # concurrency). Two per core: real jobs (EAS CLI, HTTP fetches) spend most of their time waiting.
 WORKER_PROCESSES = env_int("WORKER_PROCESSES", 4)

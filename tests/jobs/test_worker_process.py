@@ -131,3 +131,19 @@ def test_a_killed_workers_scheduler_stops_and_another_worker_takes_over(processe
     assert successor != orphan.pid
     enqueue_in(1, "delayed")
     wait_for(lambda: tasks.ran(), timeout=5, message="a delayed job promoted by the new scheduler")
+
+
+def test_the_platforms_upkeep_is_not_starved_by_a_backlog(processes):
+    # A worker on every queue, busy with a backlog: the reconciler, retention and charts run on
+    # the maintenance queue, and a backlog must not hold them back (a killed worker's row
+    # would wait for the backlog to drain before anyone gave it a new job).
+    for number in range(15):
+        enqueue(tasks.record_span, f"backlog{number}", 0.2, queue="notifications")
+    processes.worker()
+    wait_for(lambda: "backlog0" in tasks.spans(), message="the backlog to start")
+
+    enqueue(tasks.record, "upkeep", queue="maintenance")
+
+    wait_for(lambda: "upkeep" in dict(tasks.ran()), timeout=15, message="the upkeep job")
+    finished = [label for label, (_, end) in tasks.spans().items() if end and end < dict(tasks.ran())["upkeep"]]
+    assert len(finished) <= 3, f"the upkeep job waited for {len(finished)} backlog jobs"
