@@ -38,18 +38,13 @@ class Burst:
         return execute(sql, params, many, context)
 
 
-def burst(worker):
-    """Seconds for `worker` to run its queues empty."""
-    return Burst(worker).seconds
-
-
 def raw_rq(env, jobs):
     """Seconds for one raw RQ SimpleWorker in this process to run `jobs` ([(func, args)])."""
     from rq import Queue, SimpleWorker
 
     queue = Queue(RAW_QUEUE, connection=redis.Redis.from_url(env["REDIS_URL"]))
     queue.enqueue_many([Queue.prepare_data(func, args) for func, args in jobs])
-    return burst(SimpleWorker([queue], connection=queue.connection))
+    return Burst(SimpleWorker([queue], connection=queue.connection)).seconds
 
 
 def platform_worker(queue_name):

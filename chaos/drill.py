@@ -280,9 +280,11 @@ class Drill:
 
     def explained_kill(self, worker, row):
         """What the killed worker's row, its attempts and Redis say once it is late to move on."""
+        from jobs.worker import alive_key
+
         model, _, before = row
         kind = next((name for name, known in self.models().items() if known is model), "delivery")
-        alive = self.stack.redis_client().exists(f"conveyor:worker-alive:{worker.name}")
+        alive = self.stack.redis_client().exists(alive_key(worker.name))
         return {"worker": f"{worker.name} (pid {worker.pid}), liveness key {'still there' if alive else 'gone'}"} | (
             self.explained(kind, before["pk"])
         )
